@@ -1,0 +1,270 @@
+"""The ``drgsim`` command line."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import polars as pl
+
+from drgsim import tables as tables_mod
+from drgsim.exceptions import DrgsimError, InputError, TableError
+from drgsim.grouping import explain, group_frame
+from drgsim.io import read_cases, write_frame
+
+#: Inputs above this many rows are grouped in slices with a progress bar.
+PROGRESS_ROWS = 200_000
+
+
+def _fail(e: Exception) -> None:
+    click.echo(f"error: {e}", err=True)
+    problems = getattr(e, "problems", None)
+    if problems and str(len(problems)) not in str(e):
+        for f, line, msg in problems:
+            click.echo(f"  {f}:{line}: {msg}", err=True)
+    sys.exit(2)
+
+
+@click.group()
+@click.version_option(package_name="drgsim")
+def main() -> None:
+    """drgsim: CHS-DRG grouping and payment simulation."""
+
+
+def summarise(out: pl.DataFrame, seconds: float | None = None) -> str:
+    """A short text summary of a grouped frame: grouped share, QY, 0000 by reason.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"status": ["ok", "invalid"], "reason": [None, "missing_age"],
+    ...                    "drg": ["GE25", "0000"]})
+    >>> print(summarise(df))
+    cases: 2
+    grouped: 1 (50.00%)
+    歧义组 QY: 0
+    0000: 1
+      missing_age: 1
+    DRGs used: 1
+    """
+    n = out.height
+    ok = out.filter(pl.col("status") == "ok").height
+    qy = out.filter(pl.col("status") == "qy").height
+    bad = out.filter(pl.col("drg") == "0000")
+    lines = [f"cases: {n}", f"grouped: {ok} ({100 * ok / max(n, 1):.2f}%)", f"歧义组 QY: {qy}"]
+    lines.append(f"0000: {bad.height}")
+    if bad.height:
+        for reason, count in (
+            bad.group_by("reason").len().sort(["len", "reason"], descending=[True, False]).rows()
+        ):
+            lines.append(f"  {reason}: {count}")
+    lines.append(
+        f"DRGs used: {out.filter(pl.col('status') == 'ok').select(pl.col('drg').n_unique()).item()}"
+    )
+    if seconds is not None and seconds > 0:
+        lines.append(f"time: {seconds:.2f} s ({n / seconds:,.0f} cases/s)")
+    return "\n".join(lines)
+
+
+def _parse_maps(maps: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for m in maps:
+        if "=" not in m:
+            raise click.BadParameter(f"{m!r}: expected CANONICAL=COLUMN", param_hint="--map")
+        k, v = m.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+@main.command("group")
+@click.argument("input", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-t", "--tables", "tables", default=tables_mod.DEFAULT, show_default=True,
+              help="Table set: a name (imported or built-in) or a folder.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output file (.parquet or .csv).")
+@click.option("--trace", is_flag=True, help="Add the trace column (Parquet output only).")
+@click.option("--map", "maps", multiple=True, metavar="CANONICAL=COLUMN",
+              help="Use COLUMN for a canonical column, e.g. --map dx=诊断编码.")
+@click.option("--provenance/--no-provenance", default=True, show_default=True,
+              help="Add tables_name and tables_hash columns.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def group_cmd(input: Path, tables: str, output: Path, trace: bool, maps: tuple[str, ...],
+              provenance: bool, quiet: bool) -> None:
+    """Group the cases in INPUT (CSV or Parquet) and write OUTPUT."""
+    try:
+        ts = tables_mod.load(tables)
+        df = read_cases(input)
+        if trace and output.suffix.lower() == ".csv":
+            raise InputError("--trace needs a Parquet output (a trace is a nested column)")
+        columns = _parse_maps(maps)
+        start = time.perf_counter()
+        if df.height <= PROGRESS_ROWS or quiet:
+            out = group_frame(df, ts, trace=trace, columns=columns, provenance=provenance)
+        else:
+            parts: list[pl.DataFrame] = []
+            with click.progressbar(length=df.height, label="grouping", file=sys.stderr,
+                                   show_pos=True, show_eta=True) as bar:
+                for off in range(0, df.height, PROGRESS_ROWS):
+                    part = df.slice(off, PROGRESS_ROWS)
+                    parts.append(group_frame(part, ts, trace=trace, columns=columns,
+                                             provenance=provenance))
+                    bar.update(part.height)
+            out = pl.concat(parts)
+        seconds = time.perf_counter() - start
+        write_frame(out, output, metadata={"drgsim.tables_name": ts.name,
+                                           "drgsim.tables_hash": ts.content_hash})
+    except (DrgsimError, OSError) as e:
+        _fail(e)
+        return
+    if not quiet:
+        click.echo(f"tables: {ts.name} ({ts.content_hash[:12]})", err=True)
+        click.echo(summarise(out, seconds), err=True)
+        click.echo(f"wrote {output} ({out.height} rows)", err=True)
+
+
+@main.group("tables")
+def tables_cmd() -> None:
+    """List, show, check and import table sets."""
+
+
+@tables_cmd.command("list")
+def tables_list() -> None:
+    """List the known table sets."""
+    click.echo(f"user tables directory: {tables_mod.user_tables_dir()}")
+    for name, kind, where in tables_mod.list_sets():
+        try:
+            info = tables_mod.load(where if kind == "user" else name).info
+            click.echo(f"{name:<20} {kind:<9} v{info['version']:<10} MDC {info['mdc']:>2}  "
+                       f"ADRG {info['adrg']:>4}  DRG {info['drg']:>4}  {info['content_hash'][:12]}")
+        except DrgsimError as e:
+            click.echo(f"{name:<20} {kind:<9} (does not load: {str(e).splitlines()[0]})")
+
+
+@tables_cmd.command("show")
+@click.argument("name")
+@click.option("--adrg", "show_adrg", is_flag=True, help="Also list every ADRG and its rule.")
+def tables_show(name: str, show_adrg: bool) -> None:
+    """Show a table set's metadata and counts."""
+    try:
+        ts = tables_mod.load(name)
+    except DrgsimError as e:
+        _fail(e)
+        return
+    i: dict[str, Any] = ts.info
+    for key in ("name", "version", "title", "dx_edition", "px_edition", "source", "licence",
+                "origin", "content_hash"):
+        click.echo(f"{key:<16} {i[key]}")
+    click.echo(f"{'counts':<16} MDC {i['mdc']}, ADRG {i['adrg']}, DRG {i['drg']}, "
+               f"MCC {i['mcc']}, CC {i['cc']}, exclusion tables {i['exclusion_tables']}, "
+               f"OR procedures {i['or_procedures']}, code lists {i['lists']}")
+    click.echo(f"{'codes':<16} dx {i['dx_codes']}, px {i['px_codes']}; 歧义组 QY "
+               f"{'on' if i['ambiguous_group'] else 'off'}")
+    if show_adrg:
+        for code, mdc, nm, rule in ts.adrgs():
+            click.echo(f"  {code} [MDC{mdc}] {nm}: {rule}")
+
+
+@tables_cmd.command("check")
+@click.argument("name")
+def tables_check(name: str) -> None:
+    """Check a table set (a name or a folder) and list every problem."""
+    try:
+        problems = tables_mod.check(name)
+    except DrgsimError as e:
+        _fail(e)
+        return
+    if not problems:
+        click.echo(f"{name}: no problems")
+        return
+    for f, line, msg in problems:
+        click.echo(f"{f}:{line}: {msg}")
+    click.echo(f"{len(problems)} problem(s)", err=True)
+    sys.exit(1)
+
+
+@tables_cmd.command("import")
+@click.argument("source_format", type=click.Choice(["opendrg"]))
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--name", required=True, help="Name of the new table set.")
+@click.option("--force", is_flag=True, help="Replace an existing set of that name.")
+@click.option("--icd", "icd_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="ICD dictionaries and input-code maps (default: DIRECTORY/../icd).")
+@click.option("--dest", "dest_root", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Tables directory to write into (default: the user's).")
+def tables_import(source_format: str, directory: Path, name: str, force: bool,
+                  icd_dir: Path | None, dest_root: Path | None) -> None:
+    """Import DIRECTORY (in SOURCE_FORMAT layout) as table set NAME."""
+    try:
+        ts, report = tables_mod.import_opendrg(directory, name, dest_root=dest_root,
+                                               overwrite=force, icd_dir=icd_dir)
+    except (DrgsimError, OSError) as e:
+        _fail(e)
+        return
+    i = ts.info
+    click.echo(f"imported {name} from {directory} into {ts.origin}")
+    click.echo(f"MDC {i['mdc']}, ADRG {i['adrg']}, DRG {i['drg']}, MCC {i['mcc']}, CC {i['cc']}; "
+               f"hash {i['content_hash'][:12]}")
+    for w in getattr(report, "warnings", []):
+        click.echo(f"  note: {w}")
+
+
+@main.command("explain")
+@click.option("-t", "--tables", "tables", default=tables_mod.DEFAULT, show_default=True)
+@click.option("--sex", type=str, default="1", show_default=True)
+@click.option("--age", type=float, required=True)
+@click.option("--age-days", type=float, default=None)
+@click.option("--birth-weight", type=float, default=None)
+@click.option("--los", type=float, default=None)
+@click.option("--discharge", type=float, default=None)
+@click.option("--dx", required=True, help="Diagnoses, principal first, '|'-separated.")
+@click.option("--px", default="", help="Procedures, principal first, '|'-separated.")
+@click.option("--lang", type=click.Choice(["both", "zh", "en"]), default="both")
+def explain_cmd(tables: str, sex: str, age: float, age_days: float | None,
+                birth_weight: float | None, los: float | None, discharge: float | None,
+                dx: str, px: str, lang: str) -> None:
+    """Print the path one case takes through the grouper."""
+    case = {"sex": sex, "age": age, "age_days": age_days, "birth_weight_g": birth_weight,
+            "los_days": los, "discharge_type": discharge, "dx": dx, "px": px}
+    try:
+        explain(case, tables, lang=lang)
+    except DrgsimError as e:
+        _fail(e)
+
+
+@main.command("demo")
+@click.option("-t", "--tables", "tables", default=tables_mod.DEFAULT, show_default=True)
+def demo(tables: str) -> None:
+    """Group the built-in example cases and explain one of them (no files needed)."""
+    try:
+        ts = tables_mod.load(tables)
+        raw = tables_mod.load("teaching").builtin_file("examples.csv")
+        if raw is None:
+            raise TableError("the teaching set has no examples.csv")
+        cases = pl.read_csv(raw, infer_schema=False)
+        start = time.perf_counter()
+        out = group_frame(cases, ts)
+        seconds = time.perf_counter() - start
+    except DrgsimError as e:
+        _fail(e)
+        return
+    click.echo(f"drgsim demo — table set {ts.name} {ts.version} ({ts.content_hash[:12]})")
+    click.echo("This is a teaching table set, not a settlement table.\n")
+    show = [c for c in ("case", "dx", "px", "expected_drg", "mdc", "adrg", "drg", "cc_level",
+                        "status") if c in out.columns]
+    with pl.Config(tbl_rows=100, tbl_width_chars=160, fmt_str_lengths=40):
+        click.echo(out.select(show))
+    click.echo(summarise(out, seconds))
+    if "expected_drg" in out.columns:
+        agree = out.filter(pl.col("drg") == pl.col("expected_drg")).height
+        click.echo(f"agree with expected: {agree} of {out.height}")
+    click.echo("")
+    first = out.row(0, named=True)
+    explain({k: first[k] for k in cases.columns if k not in ("case",) and
+             not k.startswith("expected")}, ts)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,447 @@
+//! Grouping Arrow record batches: columns in, result columns out, in parallel.
+//!
+//! Input columns (by name; all but `dx` may be absent, meaning missing values):
+//! `sex`, `age`, `age_days`, `birth_weight_g`, `los_days`, `discharge_type` (any integer or
+//! float type, or strings holding numbers), `dx`, `px` (list of strings, or one string with
+//! codes separated by `|`, `,`, `;` or their full-width forms), and `_input_error` (string;
+//! a non-null value marks the row invalid with that message).
+
+use crate::codes::NONE;
+use crate::error::BatchError;
+use crate::grouper::{Case, Grouper, Outcome, Reason, Status, TraceStep};
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
+use arrow_array::{
+    Array, ArrayRef, GenericListArray, GenericStringArray, ListArray, OffsetSizeTrait,
+    RecordBatch, StringArray, StringViewArray, StructArray,
+};
+use arrow_array::builder::StringBuilder;
+use arrow_buffer::OffsetBuffer;
+use arrow_schema::{DataType, Field, Fields, Schema};
+use rayon::prelude::*;
+use std::sync::Arc;
+
+/// Rows grouped per parallel task.
+pub const CHUNK: usize = 8192;
+
+enum Str<'a> {
+    Utf8(&'a GenericStringArray<i32>),
+    Large(&'a GenericStringArray<i64>),
+    View(&'a StringViewArray),
+}
+
+impl<'a> Str<'a> {
+    fn of(a: &'a dyn Array) -> Option<Str<'a>> {
+        Some(match a.data_type() {
+            DataType::Utf8 => Str::Utf8(a.as_string::<i32>()),
+            DataType::LargeUtf8 => Str::Large(a.as_string::<i64>()),
+            DataType::Utf8View => Str::View(a.as_string_view()),
+            _ => return None,
+        })
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> Option<&'a str> {
+        match self {
+            Str::Utf8(a) => a.is_valid(i).then(|| a.value(i)),
+            Str::Large(a) => a.is_valid(i).then(|| a.value(i)),
+            Str::View(a) => a.is_valid(i).then(|| a.value(i)),
+        }
+    }
+}
+
+enum Num<'a> {
+    Absent,
+    F64(&'a arrow_array::Float64Array),
+    Any(ArrayRef),
+    Str(Str<'a>),
+}
+
+impl<'a> Num<'a> {
+    fn of(name: &str, a: Option<&'a ArrayRef>) -> Result<Num<'a>, BatchError> {
+        let Some(a) = a else { return Ok(Num::Absent) };
+        Ok(match a.data_type() {
+            DataType::Null => Num::Absent,
+            DataType::Float64 => Num::F64(a.as_primitive::<Float64Type>()),
+            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8
+            | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 | DataType::Float32 | DataType::Boolean => {
+                Num::Any(a.clone())
+            }
+            _ => match Str::of(a.as_ref()) {
+                Some(s) => Num::Str(s),
+                None => {
+                    return Err(BatchError::Column {
+                        column: name.into(),
+                        message: format!("expected numbers or strings, found {}", a.data_type()),
+                    })
+                }
+            },
+        })
+    }
+
+    /// The value of row i; `Err` holds the text that is not a number.
+    #[inline]
+    fn get(&self, i: usize) -> Result<Option<f64>, &'a str> {
+        match self {
+            Num::Absent => Ok(None),
+            Num::F64(a) => Ok(a.is_valid(i).then(|| a.value(i)).filter(|v| !v.is_nan())),
+            Num::Any(a) => {
+                if a.is_null(i) {
+                    return Ok(None);
+                }
+                Ok(Some(match a.data_type() {
+                    DataType::Int8 => a.as_primitive::<Int8Type>().value(i) as f64,
+                    DataType::Int16 => a.as_primitive::<Int16Type>().value(i) as f64,
+                    DataType::Int32 => a.as_primitive::<Int32Type>().value(i) as f64,
+                    DataType::Int64 => a.as_primitive::<Int64Type>().value(i) as f64,
+                    DataType::UInt8 => a.as_primitive::<UInt8Type>().value(i) as f64,
+                    DataType::UInt16 => a.as_primitive::<UInt16Type>().value(i) as f64,
+                    DataType::UInt32 => a.as_primitive::<UInt32Type>().value(i) as f64,
+                    DataType::UInt64 => a.as_primitive::<UInt64Type>().value(i) as f64,
+                    DataType::Float32 => a.as_primitive::<Float32Type>().value(i) as f64,
+                    DataType::Boolean => f64::from(u8::from(a.as_boolean().value(i))),
+                    _ => return Ok(None),
+                }))
+            }
+            Num::Str(s) => match s.get(i).map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(t) => t.parse::<f64>().map(Some).map_err(|_| s.get(i).unwrap_or("")),
+            },
+        }
+    }
+}
+
+enum Codes<'a> {
+    Absent,
+    List32(&'a GenericListArray<i32>, Str<'a>),
+    List64(&'a GenericListArray<i64>, Str<'a>),
+    Joined(Str<'a>),
+}
+
+fn list_of<'a, O: OffsetSizeTrait>(name: &str, l: &'a GenericListArray<O>) -> Result<Str<'a>, BatchError> {
+    Str::of(l.values().as_ref()).ok_or_else(|| BatchError::Column {
+        column: name.into(),
+        message: format!("expected a list of strings, found a list of {}", l.value_type()),
+    })
+}
+
+impl<'a> Codes<'a> {
+    fn of(name: &str, a: Option<&'a ArrayRef>) -> Result<Codes<'a>, BatchError> {
+        let Some(a) = a else { return Ok(Codes::Absent) };
+        Ok(match a.data_type() {
+            DataType::Null => Codes::Absent,
+            DataType::List(_) => {
+                let l = a.as_list::<i32>();
+                Codes::List32(l, list_of(name, l)?)
+            }
+            DataType::LargeList(_) => {
+                let l = a.as_list::<i64>();
+                Codes::List64(l, list_of(name, l)?)
+            }
+            _ => match Str::of(a.as_ref()) {
+                Some(s) => Codes::Joined(s),
+                None => {
+                    return Err(BatchError::Column {
+                        column: name.into(),
+                        message: format!("expected a list of strings or a delimited string, found {}", a.data_type()),
+                    })
+                }
+            },
+        })
+    }
+
+    /// Call `f` with each non-empty code of row i, in order.
+    #[inline]
+    fn each(&self, i: usize, mut f: impl FnMut(&'a str)) {
+        let mut emit = |s: &'a str| {
+            let t = s.trim();
+            if !t.is_empty() {
+                f(t)
+            }
+        };
+        match self {
+            Codes::Absent => {}
+            Codes::List32(l, v) => {
+                if l.is_valid(i) {
+                    let o = l.value_offsets();
+                    for j in o[i] as usize..o[i + 1] as usize {
+                        if let Some(s) = v.get(j) {
+                            emit(s)
+                        }
+                    }
+                }
+            }
+            Codes::List64(l, v) => {
+                if l.is_valid(i) {
+                    let o = l.value_offsets();
+                    for j in o[i] as usize..o[i + 1] as usize {
+                        if let Some(s) = v.get(j) {
+                            emit(s)
+                        }
+                    }
+                }
+            }
+            Codes::Joined(s) => {
+                if let Some(t) = s.get(i) {
+                    t.split(['|', ',', ';', '，', '；', '、']).for_each(emit)
+                }
+            }
+        }
+    }
+}
+
+/// The readable input columns of one batch.
+pub struct Columns<'a> {
+    sex: Num<'a>,
+    age: Num<'a>,
+    age_days: Num<'a>,
+    birth_weight: Num<'a>,
+    los: Num<'a>,
+    discharge: Num<'a>,
+    dx: Codes<'a>,
+    px: Codes<'a>,
+    input_error: Option<Str<'a>>,
+    rows: usize,
+}
+
+impl<'a> Columns<'a> {
+    /// Find and check the input columns of a batch.
+    pub fn new(batch: &'a RecordBatch) -> Result<Columns<'a>, BatchError> {
+        let col = |n: &str| batch.column_by_name(n);
+        if col("dx").is_none() {
+            return Err(BatchError::Column {
+                column: "dx".into(),
+                message: "missing: the diagnoses, principal first".into(),
+            });
+        }
+        let input_error = match col("_input_error") {
+            None => None,
+            Some(a) if a.data_type() == &DataType::Null => None,
+            Some(a) => Some(Str::of(a.as_ref()).ok_or_else(|| BatchError::Column {
+                column: "_input_error".into(),
+                message: "expected strings".into(),
+            })?),
+        };
+        Ok(Columns {
+            sex: Num::of("sex", col("sex"))?,
+            age: Num::of("age", col("age"))?,
+            age_days: Num::of("age_days", col("age_days"))?,
+            birth_weight: Num::of("birth_weight_g", col("birth_weight_g"))?,
+            los: Num::of("los_days", col("los_days"))?,
+            discharge: Num::of("discharge_type", col("discharge_type"))?,
+            dx: Codes::of("dx", col("dx"))?,
+            px: Codes::of("px", col("px"))?,
+            input_error,
+            rows: batch.num_rows(),
+        })
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+}
+
+/// Per-thread buffers reused across cases.
+#[derive(Default)]
+struct Scratch {
+    dx: Vec<u32>,
+    px: Vec<u32>,
+    unknown: Vec<String>,
+}
+
+/// Output of one chunk of rows.
+pub struct ChunkResult {
+    pub outcomes: Vec<Outcome>,
+    pub traces: Option<Vec<Vec<TraceStep>>>,
+}
+
+fn group_row(g: &Grouper, c: &Columns, i: usize, s: &mut Scratch, trace: Option<&mut Vec<TraceStep>>) -> Outcome {
+    s.dx.clear();
+    s.px.clear();
+    s.unknown.clear();
+    let (mut first_raw, mut n) = (None, 0usize);
+    c.dx.each(i, |code| {
+        let id = g.dx.resolve(code).id();
+        if n == 0 {
+            first_raw = Some(code);
+        }
+        if id == NONE && n > 0 {
+            s.unknown.push(code.to_string());
+        }
+        n += 1;
+        s.dx.push(id);
+    });
+    c.px.each(i, |code| {
+        let id = g.px.resolve(code).id();
+        if id == NONE {
+            s.unknown.push(code.to_string());
+        }
+        s.px.push(id);
+    });
+    let mut err: Option<String> = c.input_error.as_ref().and_then(|e| e.get(i)).map(str::to_string);
+    let mut num = |name: &str, col: &Num| match col.get(i) {
+        Ok(v) => v,
+        Err(text) => {
+            if err.is_none() {
+                err = Some(format!("{name}: '{text}' is not a number"));
+            }
+            None
+        }
+    };
+    let mut age = num("age", &c.age);
+    let age_days = num("age_days", &c.age_days);
+    let case_sex = num("sex", &c.sex);
+    let birth_weight = num("birth_weight_g", &c.birth_weight);
+    let los = num("los_days", &c.los);
+    let discharge = num("discharge_type", &c.discharge);
+    if age.is_none() {
+        // A missing age is taken from the age in days when that is given.
+        age = age_days.filter(|d| *d >= 0.0).map(|d| (d / 365.0).floor());
+    }
+    let case = Case {
+        sex: case_sex,
+        age,
+        age_days,
+        birth_weight,
+        los,
+        discharge,
+        dx: &s.dx,
+        px: &s.px,
+    };
+    let mut o = g.group(&case, err.as_deref(), trace);
+    if o.reason == Some(Reason::UnknownPrincipalDx) {
+        o.message = Some(format!("principal diagnosis '{}' is not a code of this table set", first_raw.unwrap_or("")));
+    }
+    if !s.unknown.is_empty() && matches!(o.status, Status::Ok | Status::Ambiguous) {
+        let note = format!("unknown codes ignored: {}", s.unknown.join(", "));
+        o.message = Some(match o.message.take() {
+            Some(m) => format!("{m}; {note}"),
+            None => note,
+        });
+    }
+    o
+}
+
+/// Group the rows `range` of the columns.
+pub fn group_range(g: &Grouper, c: &Columns, range: std::ops::Range<usize>, trace: bool) -> ChunkResult {
+    let mut s = Scratch::default();
+    let mut outcomes = Vec::with_capacity(range.len());
+    let mut traces = trace.then(|| Vec::with_capacity(range.len()));
+    for i in range {
+        match traces.as_mut() {
+            Some(t) => {
+                let mut steps = Vec::new();
+                outcomes.push(group_row(g, c, i, &mut s, Some(&mut steps)));
+                t.push(steps);
+            }
+            None => outcomes.push(group_row(g, c, i, &mut s, None)),
+        }
+    }
+    ChunkResult { outcomes, traces }
+}
+
+/// The schema of the result columns.
+pub fn result_schema(trace: bool) -> Arc<Schema> {
+    let mut f: Vec<Field> = ["status", "reason", "message", "mdc", "adrg", "drg", "cc_level", "cc_code"]
+        .iter()
+        .map(|n| Field::new(*n, DataType::Utf8, true))
+        .collect();
+    if trace {
+        f.push(Field::new("trace", DataType::List(Arc::new(Field::new("item", DataType::Struct(trace_fields()), true))), true));
+    }
+    Arc::new(Schema::new(f))
+}
+
+fn trace_fields() -> Fields {
+    Fields::from(
+        ["step", "rule", "outcome", "code", "detail"]
+            .iter()
+            .map(|n| Field::new(*n, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Build the result batch of one chunk.
+pub fn to_batch(g: &Grouper, r: &ChunkResult) -> RecordBatch {
+    let n = r.outcomes.len();
+    let mut b: Vec<StringBuilder> = (0..8).map(|_| StringBuilder::with_capacity(n, n * 6)).collect();
+    let mut qy_buf = String::new();
+    for o in &r.outcomes {
+        b[0].append_value(o.status.as_str());
+        b[1].append_option(o.reason.map(|x| x.as_str()));
+        b[2].append_option(o.message.as_deref());
+        b[3].append_option((o.mdc != NONE).then(|| g.mdcs[o.mdc as usize].code.as_str()));
+        if o.qy {
+            qy_buf.clear();
+            qy_buf.push_str(&g.mdcs[o.mdc as usize].code);
+            qy_buf.push_str("QY");
+            b[4].append_value(&qy_buf);
+            b[5].append_value(&qy_buf);
+        } else {
+            b[4].append_option((o.adrg != NONE).then(|| g.adrgs[o.adrg as usize].code.as_str()));
+            b[5].append_value(if o.drg != NONE { g.drgs[o.drg as usize].code.as_str() } else { "0000" });
+        }
+        if o.status == Status::Invalid {
+            b[6].append_null();
+        } else {
+            b[6].append_value(match o.cc_level {
+                2 => "MCC",
+                1 => "CC",
+                _ => "none",
+            });
+        }
+        b[7].append_option((o.cc_code != NONE).then(|| g.dx.name(o.cc_code)));
+    }
+    let mut cols: Vec<ArrayRef> = b.iter_mut().map(|x| Arc::new(x.finish()) as ArrayRef).collect();
+    if let Some(traces) = &r.traces {
+        cols.push(Arc::new(trace_array(traces)));
+    }
+    RecordBatch::try_new(result_schema(r.traces.is_some()), cols).expect("result columns match the schema")
+}
+
+fn trace_array(traces: &[Vec<TraceStep>]) -> ListArray {
+    let total: usize = traces.iter().map(Vec::len).sum();
+    let mut f: Vec<StringBuilder> = (0..5).map(|_| StringBuilder::with_capacity(total, total * 16)).collect();
+    let mut offsets = Vec::with_capacity(traces.len() + 1);
+    offsets.push(0i32);
+    for t in traces {
+        for s in t {
+            f[0].append_value(s.step);
+            f[1].append_value(&s.rule);
+            f[2].append_value(s.outcome);
+            f[3].append_option(s.code.as_deref());
+            f[4].append_value(&s.detail);
+        }
+        offsets.push(*offsets.last().unwrap_or(&0) + t.len() as i32);
+    }
+    let arrays: Vec<ArrayRef> = f.iter_mut().map(|x| Arc::new(x.finish()) as ArrayRef).collect();
+    let st = StructArray::new(trace_fields(), arrays, None);
+    ListArray::new(
+        Arc::new(Field::new("item", DataType::Struct(trace_fields()), true)),
+        OffsetBuffer::new(offsets.into()),
+        Arc::new(st),
+        None,
+    )
+}
+
+/// Group a whole batch in parallel chunks; returns one result batch per chunk, in order.
+pub fn group_batch(g: &Grouper, batch: &RecordBatch, trace: bool) -> Result<Vec<RecordBatch>, BatchError> {
+    let c = Columns::new(batch)?;
+    let n = c.len();
+    let ranges: Vec<_> = (0..n).step_by(CHUNK).map(|s| s..(s + CHUNK).min(n)).collect();
+    Ok(ranges
+        .into_par_iter()
+        .map(|r| to_batch(g, &group_range(g, &c, r, trace)))
+        .collect())
+}
+
+/// Convenience: a string column from optional values (used by tests and benches).
+pub fn string_array<'a>(values: impl IntoIterator<Item = Option<&'a str>>) -> StringArray {
+    values.into_iter().collect()
+}
