@@ -11,10 +11,14 @@ import importlib.util
 import re
 import shutil
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = ROOT.parent / "shared" / "reference"
@@ -200,10 +204,14 @@ def test_counts_match_the_source(imported, folder: str) -> None:
     assert len(report.regions) == n_regions
     # CC/MCC rows
     cc = read_csv(dest / "cc.csv")
-    assert sum(r["level"] == "MCC" for r in cc) == report.mcc == len(
-        read_csv(REF / folder / "MCC.csv")
+    assert (
+        sum(r["level"] == "MCC" for r in cc)
+        == report.mcc
+        == len(read_csv(REF / folder / "MCC.csv"))
     )
-    assert sum(r["level"] == "CC" for r in cc) == report.cc == len(read_csv(REF / folder / "CC.csv"))
+    assert (
+        sum(r["level"] == "CC" for r in cc) == report.cc == len(read_csv(REF / folder / "CC.csv"))
+    )
 
 
 @needs_ref
@@ -277,7 +285,9 @@ def test_tableset_and_mdcs(imported, folder: str) -> None:
 def test_mdcz_regions(imported, folder: str) -> None:
     dest, report = imported[folder]
     n = EXPECTED[folder][3]
-    source = [r for r in read_csv(REF / folder / "mdc_principal_dx_lists.csv") if r["mdc"] == "MDCZ"]
+    source = [
+        r for r in read_csv(REF / folder / "mdc_principal_dx_lists.csv") if r["mdc"] == "MDCZ"
+    ]
     headers = [r["code"] for r in source if not re.match(r"^[A-Z]\d{2}", r["code"])]
     assert [h for _, h, _ in report.regions] == headers
     assert len(headers) == n
@@ -351,7 +361,9 @@ def test_special_forms(imported) -> None:
     assert any("IB1_1, IB1_2" in w and "dropped" in w for w in yc_report.warnings)
 
     v10 = adrg_by_code(load_set(imported["chs-drg-1.0"][0]))
-    assert v10["AH1"]["when"] == "(any_px in AH1_1_ss and any_px in AH1_1_ss1) or any_px in AH1_2_ss"
+    assert (
+        v10["AH1"]["when"] == "(any_px in AH1_1_ss and any_px in AH1_1_ss1) or any_px in AH1_2_ss"
+    )
     assert [d["code"] for d in v10["AH1"]["drg"]] == ["AH19"]
 
     bj_dest, bj_report = imported["beijing-2022"]
@@ -506,8 +518,10 @@ def _tiny(tmp_path: Path, adrg_expr: str, split_expr: str = "return True") -> Pa
         "BB1,adrg_zd,0,G00.000\nBB1,adrg_zd1,0,G01.000\n"
         "BB1,adrg_ss,0,01.0100\nBB1,adrg_ss,1,01.0200\nBB1,adrg_ss,2,01.0300\n"
         "BB1,adrg_ss1,0,a\nBB1,adrg_ss1,1,b\nBB1,adrg_ss1,2,a\n",
-        "DRG.csv": "drg,name\nBB11,某手术，伴严重并发症或合并症\nBB15,某手术，不伴严重并发症或合并症\n",
-        "drg_split_conditions.csv": f'drg,condition_python\nBB11,"{split_expr}"\nBB15,return True\n',
+        "DRG.csv": "drg,name\n"
+        "BB11,某手术，伴严重并发症或合并症\nBB15,某手术，不伴严重并发症或合并症\n",
+        "drg_split_conditions.csv": "drg,condition_python\n"
+        f'BB11,"{split_expr}"\nBB15,return True\n',
         "MCC.csv": "icd10_code,exclusion_table\nJ18.900,7\n",
         "CC.csv": "icd10_code,exclusion_table\nE11.900,3\n",
         "CCE.csv": "principal_dx_code,exclusion_table\nG00.000,1\n",
@@ -586,7 +600,10 @@ def test_adrg_forms(tmp_path: Path, expr: str, when: str) -> None:
             "record.zdList[1:]) or has_cc(record.zdList[0], record.zdList[1:]))",
             "age <= 6 and cc_or_mcc",
         ),
-        ("return record.leavingType == 5 or record.inHospitalTime < 3", "discharge == 5 or los < 3"),
+        (
+            "return record.leavingType == 5 or record.inHospitalTime < 3",
+            "discharge == 5 or los < 3",
+        ),
     ],
 )
 def test_split_forms(tmp_path: Path, expr: str, when: str) -> None:

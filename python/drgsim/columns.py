@@ -163,7 +163,10 @@ def canonical_frame(df: pl.DataFrame, mapping: Mapping[str, str]) -> pl.DataFram
         dtype = df.schema[actual]
         if canon == "sex" and dtype == pl.String:
             norm = col.str.strip_chars().str.to_lowercase()
-            code = norm.replace_strict(_SEX, default=None, return_dtype=pl.Int8)
+            code = pl.coalesce(
+                norm.replace_strict(_SEX, default=None, return_dtype=pl.Float64),
+                norm.cast(pl.Float64, strict=False),  # other numbers: the engine judges them
+            )
             exprs.append(code.alias("sex"))
             errors.append(
                 pl.when(norm.is_not_null() & (norm != "") & code.is_null())

@@ -77,7 +77,12 @@ def disagreement_reason(row: dict, ts: TableSet) -> str:
     passed_mdcs = [s["rule"][3:] for s in steps if s["step"] == "mdc" and s["outcome"] == "pass"]
     ours = row["drg"]
     src = row.get("opendrg_yancheng_2023_drg")
-    tail = f" (the source grouper gives {src})" if src and src != want else ""
+    if src == ours:
+        tail = " (the source grouper agrees with drgsim)"
+    elif src:
+        tail = f" (the source grouper gives {src})"
+    else:
+        tail = ""
     if ours[:3] == adrg_want:
         return (
             f"same ADRG, other split: our CC level is {row['cc_level']}"

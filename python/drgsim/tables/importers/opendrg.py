@@ -30,9 +30,11 @@ suffixed alternative ADRG rows and the order of DRG splits.
 Examples
 --------
 >>> from pathlib import Path
->>> report = import_opendrg(Path("ref/chs-drg-1.1"), Path("out/chs-drg-1.1"), "chs-drg-1.1")
-... # doctest: +SKIP
+>>> src = Path("../shared/reference/chs-drg-1.1")
+>>> report = import_opendrg(src, Path("out/chs-drg-1.1"), "chs-drg-1.1")  # doctest: +SKIP
 >>> print(report.summary())  # doctest: +SKIP
+chs-drg-1.1 (from chs-drg-1.1): 26 MDC, 376 ADRG, 628 DRG, 446 code lists, 4678 MCC, 16568 CC
+...
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from pathlib import Path
 
 from drgsim.exceptions import TableImportError
 
-__all__ = ["ImportReport", "import_opendrg", "MDC_ORDER_HEAD"]
+__all__ = ["MDC_ORDER_HEAD", "ImportReport", "import_opendrg"]
 
 #: MDCs tried before the others (README point 1); the rest follow in alphabetical order.
 MDC_ORDER_HEAD: tuple[str, ...] = ("A", "P", "Y", "Z", "M", "N")
@@ -65,7 +67,10 @@ MDC_NAMES: dict[str, tuple[str, str]] = {
     "E": ("呼吸系统疾病及功能障碍", "Diseases and disorders of the respiratory system"),
     "F": ("循环系统疾病及功能障碍", "Diseases and disorders of the circulatory system"),
     "G": ("消化系统疾病及功能障碍", "Diseases and disorders of the digestive system"),
-    "H": ("肝、胆、胰疾病及功能障碍", "Diseases and disorders of the hepatobiliary system and pancreas"),
+    "H": (
+        "肝、胆、胰疾病及功能障碍",
+        "Diseases and disorders of the hepatobiliary system and pancreas",
+    ),
     "I": (
         "肌肉、骨骼疾病及功能障碍",
         "Diseases and disorders of the musculoskeletal system and connective tissue",
@@ -74,7 +79,10 @@ MDC_NAMES: dict[str, tuple[str, str]] = {
         "皮肤、皮下组织及乳腺疾病及功能障碍",
         "Diseases and disorders of the skin, subcutaneous tissue and breast",
     ),
-    "K": ("内分泌、营养、代谢疾病及功能障碍", "Endocrine, nutritional and metabolic diseases and disorders"),
+    "K": (
+        "内分泌、营养、代谢疾病及功能障碍",
+        "Endocrine, nutritional and metabolic diseases and disorders",
+    ),
     "L": ("肾脏及泌尿系统疾病及功能障碍", "Diseases and disorders of the kidney and urinary tract"),
     "M": ("男性生殖系统疾病及功能障碍", "Diseases and disorders of the male reproductive system"),
     "N": ("女性生殖系统疾病及功能障碍", "Diseases and disorders of the female reproductive system"),
@@ -661,9 +669,7 @@ def _uses_attributes(t: _T | None) -> bool:
     """Whether a rule compares a case attribute other than the code counts."""
     if t is None:
         return False
-    return any(
-        isinstance(n, _TCmp) and n.attr not in ("dx_count", "px_count") for n in _walk(t)
-    )
+    return any(isinstance(n, _TCmp) and n.attr not in ("dx_count", "px_count") for n in _walk(t))
 
 
 # ---------------------------------------------------------------------------------------
@@ -962,20 +968,29 @@ def _implied_in_and(guard: _T, others: Sequence[_T]) -> bool:
                 return True  # a CC/MCC is a secondary diagnosis
             if isinstance(o, _THasCc):
                 return True
-            if isinstance(o, _TOr) and o.items and all(
-                isinstance(x, (_TCc, _THasCc)) for x in o.items
+            if (
+                isinstance(o, _TOr)
+                and o.items
+                and all(isinstance(x, (_TCc, _THasCc)) for x in o.items)
             ):
                 return True
-            if isinstance(o, _TIn) and o.subject.endswith("_dx"):
-                if not needs_two or o.subject == "secondary_dx":
-                    return True
+            if (
+                isinstance(o, _TIn)
+                and o.subject.endswith("_dx")
+                and (not needs_two or o.subject == "secondary_dx")
+            ):
+                return True
         return False
     if op == ">" and v == 0 and not isinstance(v, str):
         # truth value of a number: implied by a comparison that excludes 0 and missing
         for o in positives:
-            if isinstance(o, _TCmp) and o.attr == a and not isinstance(o.value, str):
-                if (o.op in (">=", "==") and o.value > 0) or (o.op == ">" and o.value >= 0):
-                    return True
+            if (
+                isinstance(o, _TCmp)
+                and o.attr == a
+                and not isinstance(o.value, str)
+                and ((o.op in (">=", "==") and o.value > 0) or (o.op == ">" and o.value >= 0))
+            ):
+                return True
     return False
 
 
@@ -1094,7 +1109,8 @@ def _read_csv(path: Path, columns: Sequence[str], *, required: bool = True) -> l
     missing = [c for c in columns if c not in header]
     if missing:
         raise TableImportError(
-            f"{path.name} line 1: missing column(s) {', '.join(missing)} (found {', '.join(header)})"
+            f"{path.name} line 1: missing column(s) {', '.join(missing)} "
+            f"(found {', '.join(header)})"
         )
     rows: list[_Row] = []
     for rec in reader:
@@ -1173,8 +1189,10 @@ class _Importer:
     def raise_errors(self) -> None:
         if self.errors:
             n = len(self.errors)
-            head = self.errors[0] if n == 1 else f"{n} untranslatable rules:\n" + "\n".join(
-                self.errors[:50]
+            head = (
+                self.errors[0]
+                if n == 1
+                else f"{n} untranslatable rules:\n" + "\n".join(self.errors[:50])
             )
             if n > 50:
                 head += f"\n... and {n - 50} more"
@@ -1241,7 +1259,9 @@ class _Importer:
             mdc_id = row["mdc"]
             m = re.fullmatch(r"MDC([A-Z])", mdc_id)
             if not m:
-                raise TableImportError(f"{row.file} line {row.line}: MDC code {mdc_id!r} is not MDC<letter>")
+                raise TableImportError(
+                    f"{row.file} line {row.line}: MDC code {mdc_id!r} is not MDC<letter>"
+                )
             letter = m.group(1)
             if letter in seen:
                 raise TableImportError(f"{row.file} line {row.line}: MDC {mdc_id} repeated")
@@ -1250,7 +1270,13 @@ class _Importer:
             region_lists: list[str] = []
 
             def resolve(
-                name: str, system: str, node: _Node, mdc_id: str = mdc_id, letter: str = letter
+                name: str,
+                system: str,
+                node: _Node,
+                mdc_id: str = mdc_id,
+                letter: str = letter,
+                comments: list[str] = comments,
+                region_lists: list[str] = region_lists,
             ) -> str:
                 if name == "SS_VALID":
                     if system != "px":
@@ -1271,9 +1297,7 @@ class _Importer:
             if t is None:
                 continue
             if region_lists:
-                t = _and(
-                    [t, _TAtLeast(2, tuple(_TIn("any_dx", (r,)) for r in region_lists))]
-                )
+                t = _and([t, _TAtLeast(2, tuple(_TIn("any_dx", (r,)) for r in region_lists))])
             sex = None
             conj = t.items if isinstance(t, _TAnd) else (t,)
             for c in conj:
@@ -1362,7 +1386,9 @@ class _Importer:
             try:
                 seq = int(r["seq"])
             except ValueError:
-                raise TableImportError(f"{r.file} line {r.line}: seq {r['seq']!r} is not a number") from None
+                raise TableImportError(
+                    f"{r.file} line {r.line}: seq {r['seq']!r} is not a number"
+                ) from None
             if not r["code"]:
                 raise TableImportError(f"{r.file} line {r.line}: empty code")
             source_lists.setdefault((r["adrg"], r["list_name"]), []).append((seq, r["code"], r))
@@ -1393,8 +1419,8 @@ class _Importer:
             m = _ADRG_ROW.match(r["adrg"])
             if not m:
                 raise TableImportError(
-                    f"{r.file} line {r.line}: ADRG code {r['adrg']!r} is not <letter><letter><digit>"
-                    "[_<n>]"
+                    f"{r.file} line {r.line}: ADRG code {r['adrg']!r} is not "
+                    "<letter><letter><digit>[_<n>]"
                 )
             base, suffix = m.group(1), m.group(2)
             if base not in groups:
@@ -1436,7 +1462,8 @@ class _Importer:
             if letter not in mdcs:
                 r0 = chosen[0]
                 raise TableImportError(
-                    f"{r0.file} line {r0.line}: ADRG {base}: MDC {letter} is not in mdc_conditions.csv"
+                    f"{r0.file} line {r0.line}: ADRG {base}: MDC {letter} is not in "
+                    "mdc_conditions.csv"
                 )
             candidates = [
                 tuple(c.strip() for c in r["drg_candidates_in_order"].split("|")) for r in chosen
@@ -1502,7 +1529,7 @@ class _Importer:
 
         self.raise_errors()
 
-        for key, items in source_lists.items():
+        for items in source_lists.values():
             codes = [c for _, c, _ in items]
             dup_codes += len(codes) - len(set(codes))
         if dup_codes:
@@ -1575,7 +1602,9 @@ class _Importer:
         def label_list(label: str, node: _Node) -> str:
             assert label_map is not None
             if label not in label_map:
-                raise _Untranslatable(node, f"no procedure of adrg_ss is labelled {label!r} in adrg_ss1")
+                raise _Untranslatable(
+                    node, f"no procedure of adrg_ss is labelled {label!r} in adrg_ss1"
+                )
             return self.lists.add(f"{row_code}_ss_{label}", "px", label_map[label])
 
         tr = _Translator(resolve, label_list if uses_labels else None)
@@ -1614,7 +1643,7 @@ class _Importer:
                 "adrg_ss1 (labels) and adrg_ss (codes) differ"
             )
         out: dict[str, list[str]] = {}
-        for s, _, lr in ss:
+        for s, _, _ in ss:
             label = labels[s]
             if not _LABEL.match(label):
                 raise TableImportError(
@@ -1654,7 +1683,10 @@ class _Importer:
             if d[2] == _TCc("cc_or_mcc"):
                 seen_cc_or_mcc = seen_cc_or_mcc or d[0]
             elif d[2] == _TCc("mcc") and seen_cc_or_mcc:
-                self.warn(f"ADRG {base}: split {d[0]} (mcc) follows {seen_cc_or_mcc} (cc_or_mcc) and is unreachable")
+                self.warn(
+                    f"ADRG {base}: split {d[0]} (mcc) follows {seen_cc_or_mcc} (cc_or_mcc) "
+                    "and is unreachable"
+                )
         return ordered
 
     def _check_reachability(self, adrgs: list[_AdrgOut]) -> None:
@@ -1795,7 +1827,7 @@ def import_opendrg(
     """
     src = Path(src)
     dest = Path(dest)
-    if not name or any(c in name for c in "\n\r\"\\"):
+    if not name or any(c in name for c in '\n\r"\\'):
         raise TableImportError(f"invalid table-set name {name!r}")
     if not src.is_dir():
         raise TableImportError(f"source folder {src} not found")
@@ -1874,9 +1906,7 @@ def import_opendrg(
     if icd_dir is not None:
         has_icd = _icd_files(Path(icd_dir), files, imp)
     else:
-        imp.warn(
-            "no ICD folder: dictionary.csv, gray_codes.csv and code_maps.csv were not written"
-        )
+        imp.warn("no ICD folder: dictionary.csv, gray_codes.csv and code_maps.csv were not written")
 
     # ---- code lists ----
     files["code_lists.csv"] = _csv_text(
@@ -1981,7 +2011,9 @@ def _icd_files(icd_dir: Path, files: dict[str, str], imp: _Importer) -> bool:
     maps: list[tuple[str, str, str]] = []
     for system, key in (("dx", "dx_map"), ("px", "px_map")):
         seen = set()
-        for r in _read_csv(icd_dir / ICD_FILES[key], ["input_code", "grouper_code"], required=False):
+        for r in _read_csv(
+            icd_dir / ICD_FILES[key], ["input_code", "grouper_code"], required=False
+        ):
             a, b = r["input_code"], r["grouper_code"]
             if not a or not b or a == b:
                 continue
