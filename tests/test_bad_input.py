@@ -18,13 +18,29 @@ messy_text = st.one_of(
     st.sampled_from(["", " ", "abc", "-1", "1e400", "NaN", "3.5", "１２", "男", "女", "M", "x"]),
 )
 code = st.one_of(
-    st.sampled_from(["I63.900", "J96.000", "K35.800x001", "47.0901", "51.2300", "i63.900 ",
-                     "Ｉ６３．９００", "", " ", "ZZZ.999", "I61.900", "O80.000"]),
+    st.sampled_from(
+        [
+            "I63.900",
+            "J96.000",
+            "K35.800x001",
+            "47.0901",
+            "51.2300",
+            "i63.900 ",
+            "Ｉ６３．９００",
+            "",
+            " ",
+            "ZZZ.999",
+            "I61.900",
+            "O80.000",
+        ]
+    ),
     st.text(max_size=14),
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     rows=st.lists(
         st.fixed_dictionaries(
@@ -44,11 +60,19 @@ code = st.one_of(
     )
 )
 def test_messy_rows_keep_their_place(yancheng, rows):
-    df = pl.DataFrame(rows, schema={
-        "sex": pl.String, "age": pl.String, "age_days": pl.String, "birth_weight_g": pl.String,
-        "los_days": pl.String, "discharge_type": pl.String, "dx": pl.List(pl.String),
-        "px": pl.List(pl.String),
-    }).with_row_index("row")
+    df = pl.DataFrame(
+        rows,
+        schema={
+            "sex": pl.String,
+            "age": pl.String,
+            "age_days": pl.String,
+            "birth_weight_g": pl.String,
+            "los_days": pl.String,
+            "discharge_type": pl.String,
+            "dx": pl.List(pl.String),
+            "px": pl.List(pl.String),
+        },
+    ).with_row_index("row")
     out = drgsim.group(df, yancheng)
     assert out.height == df.height
     assert out["row"].to_list() == list(range(df.height))
@@ -60,16 +84,36 @@ def test_messy_rows_keep_their_place(yancheng, rows):
 
 
 def test_each_kind_of_bad_value_has_its_reason(yancheng):
-    df = pl.DataFrame({
-        "sex": ["1", "2", "7", "男", "X", "1", "1", "1", None, "1"],
-        "age": ["60", "abc", "60", "60", "60", None, "60", "60", "60", "-3"],
-        "dx": ["I63.900", "I63.900", "I63.900", "I63.900", "I63.900", "I63.900", "", "QQQ",
-               "N40.x00", "I63.900"],
-    })
+    df = pl.DataFrame(
+        {
+            "sex": ["1", "2", "7", "男", "X", "1", "1", "1", None, "1"],
+            "age": ["60", "abc", "60", "60", "60", None, "60", "60", "60", "-3"],
+            "dx": [
+                "I63.900",
+                "I63.900",
+                "I63.900",
+                "I63.900",
+                "I63.900",
+                "I63.900",
+                "",
+                "QQQ",
+                "N40.x00",
+                "I63.900",
+            ],
+        }
+    )
     out = drgsim.group(df, yancheng)
     assert out["reason"].to_list() == [
-        None, "bad_value", "invalid_sex", None, "bad_value", "missing_age",
-        "empty_principal_dx", "unknown_principal_dx", "sex_conflict", "bad_value",
+        None,
+        "bad_value",
+        "invalid_sex",
+        None,
+        "bad_value",
+        "missing_age",
+        "empty_principal_dx",
+        "unknown_principal_dx",
+        "sex_conflict",
+        "bad_value",
     ]
     assert "age: 'abc' is not a number" in out["message"][1]
     assert "sex: 'X'" in out["message"][4]
@@ -77,8 +121,12 @@ def test_each_kind_of_bad_value_has_its_reason(yancheng):
 
 
 def test_unknown_secondary_codes_are_reported_not_fatal(yancheng):
-    out = drgsim.group(pl.DataFrame({"sex": [1], "age": [60], "dx": ["I63.900,NOT.A.CODE"],
-                                     "px": ["99.9999x999"]}), yancheng)
+    out = drgsim.group(
+        pl.DataFrame(
+            {"sex": [1], "age": [60], "dx": ["I63.900,NOT.A.CODE"], "px": ["99.9999x999"]}
+        ),
+        yancheng,
+    )
     assert out["status"][0] == "ok"
     assert "NOT.A.CODE" in out["message"][0] and "99.9999x999" in out["message"][0]
 
@@ -86,9 +134,9 @@ def test_unknown_secondary_codes_are_reported_not_fatal(yancheng):
 def test_non_utf8_csv_keeps_every_row(yancheng, tmp_path):
     p = tmp_path / "cases.csv"
     p.write_bytes(
-        "sex,age,dx,px\n1,60,I63.900,\n".encode()
+        b"sex,age,dx,px\n1,60,I63.900,\n"
         + b"2,50,K35.8\xff\xfe,47.0901\n"
-        + "1,70,I63.900|J96.000,\n".encode()
+        + b"1,70,I63.900|J96.000,\n"
     )
     df = read_cases(p)
     out = drgsim.group(df, yancheng)

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "conformance"))
-import conformance as conf  # noqa: E402
+import conformance as conf
 
 
 def test_sample_cases_give_their_expected_drg(chs11):

@@ -44,9 +44,10 @@ def test_frame_kinds_round_trip(yancheng):
 def test_list_columns_equal_delimited_strings(yancheng):
     df = pl.DataFrame(CASES)
     as_lists = df.with_columns(
-        pl.col("dx").str.split(",").list.eval(pl.element().str.split("|")).list.eval(
-            pl.element().explode()
-        ),
+        pl.col("dx")
+        .str.split(",")
+        .list.eval(pl.element().str.split("|"))
+        .list.eval(pl.element().explode()),
         pl.col("px").str.split(","),
     )
     a = drgsim.group(df, yancheng).select(drgsim.RESULT_COLUMNS)
@@ -105,7 +106,11 @@ def test_provenance_and_trace(yancheng):
     assert out["tables_hash"][0] == yancheng.content_hash
     steps = out["trace"][0].to_list()
     assert steps[0] == {
-        "step": "cc", "rule": "MCC", "outcome": "counted", "code": "J96.000", "detail": ""
+        "step": "cc",
+        "rule": "MCC",
+        "outcome": "counted",
+        "code": "J96.000",
+        "detail": "",
     }
     assert steps[-1]["step"] == "drg" and steps[-1]["rule"] == "BR21"
     excluded = [s for s in out["trace"][2].to_list() if s["outcome"] == "excluded"]

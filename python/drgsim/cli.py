@@ -81,18 +81,45 @@ def _parse_maps(maps: tuple[str, ...]) -> dict[str, str]:
 
 @main.command("group")
 @click.argument("input", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-t", "--tables", "tables", default=tables_mod.DEFAULT, show_default=True,
-              help="Table set: a name (imported or built-in) or a folder.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Output file (.parquet or .csv).")
+@click.option(
+    "-t",
+    "--tables",
+    "tables",
+    default=tables_mod.DEFAULT,
+    show_default=True,
+    help="Table set: a name (imported or built-in) or a folder.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Output file (.parquet or .csv).",
+)
 @click.option("--trace", is_flag=True, help="Add the trace column (Parquet output only).")
-@click.option("--map", "maps", multiple=True, metavar="CANONICAL=COLUMN",
-              help="Use COLUMN for a canonical column, e.g. --map dx=诊断编码.")
-@click.option("--provenance/--no-provenance", default=True, show_default=True,
-              help="Add tables_name and tables_hash columns.")
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="CANONICAL=COLUMN",
+    help="Use COLUMN for a canonical column, e.g. --map dx=诊断编码.",
+)
+@click.option(
+    "--provenance/--no-provenance",
+    default=True,
+    show_default=True,
+    help="Add tables_name and tables_hash columns.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def group_cmd(input: Path, tables: str, output: Path, trace: bool, maps: tuple[str, ...],
-              provenance: bool, quiet: bool) -> None:
+def group_cmd(
+    input: Path,
+    tables: str,
+    output: Path,
+    trace: bool,
+    maps: tuple[str, ...],
+    provenance: bool,
+    quiet: bool,
+) -> None:
     """Group the cases in INPUT (CSV or Parquet) and write OUTPUT."""
     try:
         ts = tables_mod.load(tables)
@@ -105,17 +132,22 @@ def group_cmd(input: Path, tables: str, output: Path, trace: bool, maps: tuple[s
             out = group_frame(df, ts, trace=trace, columns=columns, provenance=provenance)
         else:
             parts: list[pl.DataFrame] = []
-            with click.progressbar(length=df.height, label="grouping", file=sys.stderr,
-                                   show_pos=True, show_eta=True) as bar:
+            with click.progressbar(
+                length=df.height, label="grouping", file=sys.stderr, show_pos=True, show_eta=True
+            ) as bar:
                 for off in range(0, df.height, PROGRESS_ROWS):
                     part = df.slice(off, PROGRESS_ROWS)
-                    parts.append(group_frame(part, ts, trace=trace, columns=columns,
-                                             provenance=provenance))
+                    parts.append(
+                        group_frame(part, ts, trace=trace, columns=columns, provenance=provenance)
+                    )
                     bar.update(part.height)
             out = pl.concat(parts)
         seconds = time.perf_counter() - start
-        write_frame(out, output, metadata={"drgsim.tables_name": ts.name,
-                                           "drgsim.tables_hash": ts.content_hash})
+        write_frame(
+            out,
+            output,
+            metadata={"drgsim.tables_name": ts.name, "drgsim.tables_hash": ts.content_hash},
+        )
     except (DrgsimError, OSError) as e:
         _fail(e)
         return
@@ -137,8 +169,10 @@ def tables_list() -> None:
     for name, kind, where in tables_mod.list_sets():
         try:
             info = tables_mod.load(where if kind == "user" else name).info
-            click.echo(f"{name:<20} {kind:<9} v{info['version']:<10} MDC {info['mdc']:>2}  "
-                       f"ADRG {info['adrg']:>4}  DRG {info['drg']:>4}  {info['content_hash'][:12]}")
+            click.echo(
+                f"{name:<20} {kind:<9} v{info['version']:<10} MDC {info['mdc']:>2}  "
+                f"ADRG {info['adrg']:>4}  DRG {info['drg']:>4}  {info['content_hash'][:12]}"
+            )
         except DrgsimError as e:
             click.echo(f"{name:<20} {kind:<9} (does not load: {str(e).splitlines()[0]})")
 
@@ -154,14 +188,27 @@ def tables_show(name: str, show_adrg: bool) -> None:
         _fail(e)
         return
     i: dict[str, Any] = ts.info
-    for key in ("name", "version", "title", "dx_edition", "px_edition", "source", "licence",
-                "origin", "content_hash"):
+    for key in (
+        "name",
+        "version",
+        "title",
+        "dx_edition",
+        "px_edition",
+        "source",
+        "licence",
+        "origin",
+        "content_hash",
+    ):
         click.echo(f"{key:<16} {i[key]}")
-    click.echo(f"{'counts':<16} MDC {i['mdc']}, ADRG {i['adrg']}, DRG {i['drg']}, "
-               f"MCC {i['mcc']}, CC {i['cc']}, exclusion tables {i['exclusion_tables']}, "
-               f"OR procedures {i['or_procedures']}, code lists {i['lists']}")
-    click.echo(f"{'codes':<16} dx {i['dx_codes']}, px {i['px_codes']}; 歧义组 QY "
-               f"{'on' if i['ambiguous_group'] else 'off'}")
+    click.echo(
+        f"{'counts':<16} MDC {i['mdc']}, ADRG {i['adrg']}, DRG {i['drg']}, "
+        f"MCC {i['mcc']}, CC {i['cc']}, exclusion tables {i['exclusion_tables']}, "
+        f"OR procedures {i['or_procedures']}, code lists {i['lists']}"
+    )
+    click.echo(
+        f"{'codes':<16} dx {i['dx_codes']}, px {i['px_codes']}; 歧义组 QY "
+        f"{'on' if i['ambiguous_group'] else 'off'}"
+    )
     if show_adrg:
         for code, mdc, nm, rule in ts.adrgs():
             click.echo(f"  {code} [MDC{mdc}] {nm}: {rule}")
@@ -190,23 +237,42 @@ def tables_check(name: str) -> None:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--name", required=True, help="Name of the new table set.")
 @click.option("--force", is_flag=True, help="Replace an existing set of that name.")
-@click.option("--icd", "icd_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=None, help="ICD dictionaries and input-code maps (default: DIRECTORY/../icd).")
-@click.option("--dest", "dest_root", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Tables directory to write into (default: the user's).")
-def tables_import(source_format: str, directory: Path, name: str, force: bool,
-                  icd_dir: Path | None, dest_root: Path | None) -> None:
+@click.option(
+    "--icd",
+    "icd_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="ICD dictionaries and input-code maps (default: DIRECTORY/../icd).",
+)
+@click.option(
+    "--dest",
+    "dest_root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Tables directory to write into (default: the user's).",
+)
+def tables_import(
+    source_format: str,
+    directory: Path,
+    name: str,
+    force: bool,
+    icd_dir: Path | None,
+    dest_root: Path | None,
+) -> None:
     """Import DIRECTORY (in SOURCE_FORMAT layout) as table set NAME."""
     try:
-        ts, report = tables_mod.import_opendrg(directory, name, dest_root=dest_root,
-                                               overwrite=force, icd_dir=icd_dir)
+        ts, report = tables_mod.import_opendrg(
+            directory, name, dest_root=dest_root, overwrite=force, icd_dir=icd_dir
+        )
     except (DrgsimError, OSError) as e:
         _fail(e)
         return
     i = ts.info
     click.echo(f"imported {name} from {directory} into {ts.origin}")
-    click.echo(f"MDC {i['mdc']}, ADRG {i['adrg']}, DRG {i['drg']}, MCC {i['mcc']}, CC {i['cc']}; "
-               f"hash {i['content_hash'][:12]}")
+    click.echo(
+        f"MDC {i['mdc']}, ADRG {i['adrg']}, DRG {i['drg']}, MCC {i['mcc']}, CC {i['cc']}; "
+        f"hash {i['content_hash'][:12]}"
+    )
     for w in getattr(report, "warnings", []):
         click.echo(f"  note: {w}")
 
@@ -222,12 +288,29 @@ def tables_import(source_format: str, directory: Path, name: str, force: bool,
 @click.option("--dx", required=True, help="Diagnoses, principal first, '|'-separated.")
 @click.option("--px", default="", help="Procedures, principal first, '|'-separated.")
 @click.option("--lang", type=click.Choice(["both", "zh", "en"]), default="both")
-def explain_cmd(tables: str, sex: str, age: float, age_days: float | None,
-                birth_weight: float | None, los: float | None, discharge: float | None,
-                dx: str, px: str, lang: str) -> None:
+def explain_cmd(
+    tables: str,
+    sex: str,
+    age: float,
+    age_days: float | None,
+    birth_weight: float | None,
+    los: float | None,
+    discharge: float | None,
+    dx: str,
+    px: str,
+    lang: str,
+) -> None:
     """Print the path one case takes through the grouper."""
-    case = {"sex": sex, "age": age, "age_days": age_days, "birth_weight_g": birth_weight,
-            "los_days": los, "discharge_type": discharge, "dx": dx, "px": px}
+    case = {
+        "sex": sex,
+        "age": age,
+        "age_days": age_days,
+        "birth_weight_g": birth_weight,
+        "los_days": los,
+        "discharge_type": discharge,
+        "dx": dx,
+        "px": px,
+    }
     try:
         explain(case, tables, lang=lang)
     except DrgsimError as e:
@@ -252,8 +335,11 @@ def demo(tables: str) -> None:
         return
     click.echo(f"drgsim demo — table set {ts.name} {ts.version} ({ts.content_hash[:12]})")
     click.echo("This is a teaching table set, not a settlement table.\n")
-    show = [c for c in ("case", "dx", "px", "expected_drg", "mdc", "adrg", "drg", "cc_level",
-                        "status") if c in out.columns]
+    show = [
+        c
+        for c in ("case", "dx", "px", "expected_drg", "mdc", "adrg", "drg", "cc_level", "status")
+        if c in out.columns
+    ]
     with pl.Config(tbl_rows=100, tbl_width_chars=160, fmt_str_lengths=40):
         click.echo(out.select(show))
     click.echo(summarise(out, seconds))
@@ -262,8 +348,10 @@ def demo(tables: str) -> None:
         click.echo(f"agree with expected: {agree} of {out.height}")
     click.echo("")
     first = out.row(0, named=True)
-    explain({k: first[k] for k in cases.columns if k not in ("case",) and
-             not k.startswith("expected")}, ts)
+    explain(
+        {k: first[k] for k in cases.columns if k not in ("case",) and not k.startswith("expected")},
+        ts,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

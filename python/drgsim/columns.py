@@ -43,18 +43,69 @@ CODES: tuple[str, ...] = ("dx", "px")
 ALIASES: dict[str, tuple[str, ...]] = {
     "sex": ("sex", "gender", "gend", "xb", "性别", "patient_sex"),
     "age": ("age", "nl", "年龄", "age_years", "年龄(岁)", "年龄_岁"),
-    "age_days": ("age_days", "ageday", "age_day", "bzyzsnl", "日龄", "年龄不足1周岁的年龄(天)",
-                 "不足一周岁年龄", "年龄(天)"),
-    "birth_weight_g": ("birth_weight_g", "birth_weight", "weight", "nwb_bir_wt", "xsecstz",
-                       "新生儿出生体重", "出生体重", "新生儿出生体重(克)"),
-    "los_days": ("los_days", "los", "inhospitaltime", "住院天数", "act_ipt_days", "sjzyts",
-                 "实际住院天数", "住院天数(天)"),
-    "discharge_type": ("discharge_type", "leavingtype", "dscg_way", "lyfs", "离院方式",
-                       "discharge", "出院方式"),
-    "dx": ("dx", "dx_codes", "diagnoses", "diagnosis_codes", "icd10_drgs", "诊断编码", "诊断代码",
-           "zdbm", "jbdm", "diag_codes"),
-    "px": ("px", "px_codes", "procedures", "procedure_codes", "icd9_drgs", "手术编码",
-           "手术及操作编码", "ssbm", "ssjczbm", "oprn_oprt_codes"),
+    "age_days": (
+        "age_days",
+        "ageday",
+        "age_day",
+        "bzyzsnl",
+        "日龄",
+        "年龄不足1周岁的年龄(天)",
+        "不足一周岁年龄",
+        "年龄(天)",
+    ),
+    "birth_weight_g": (
+        "birth_weight_g",
+        "birth_weight",
+        "weight",
+        "nwb_bir_wt",
+        "xsecstz",
+        "新生儿出生体重",
+        "出生体重",
+        "新生儿出生体重(克)",
+    ),
+    "los_days": (
+        "los_days",
+        "los",
+        "inhospitaltime",
+        "住院天数",
+        "act_ipt_days",
+        "sjzyts",
+        "实际住院天数",
+        "住院天数(天)",
+    ),
+    "discharge_type": (
+        "discharge_type",
+        "leavingtype",
+        "dscg_way",
+        "lyfs",
+        "离院方式",
+        "discharge",
+        "出院方式",
+    ),
+    "dx": (
+        "dx",
+        "dx_codes",
+        "diagnoses",
+        "diagnosis_codes",
+        "icd10_drgs",
+        "诊断编码",
+        "诊断代码",
+        "zdbm",
+        "jbdm",
+        "diag_codes",
+    ),
+    "px": (
+        "px",
+        "px_codes",
+        "procedures",
+        "procedure_codes",
+        "icd9_drgs",
+        "手术编码",
+        "手术及操作编码",
+        "ssbm",
+        "ssjczbm",
+        "oprn_oprt_codes",
+    ),
 }
 
 _SEX: dict[str, int] = {
@@ -99,11 +150,15 @@ def resolve_columns(
     explicit = dict(columns or {})
     for canon, actual in explicit.items():
         if canon not in CANONICAL:
-            raise ColumnError(canon, f"unknown canonical column {canon!r}; expected one of "
-                              f"{', '.join(CANONICAL)}")
+            raise ColumnError(
+                canon, f"unknown canonical column {canon!r}; expected one of {', '.join(CANONICAL)}"
+            )
         if actual not in schema:
-            raise ColumnError(canon, f"column {actual!r} (given for {canon!r}) is not in the "
-                              f"input; columns are: {', '.join(names)}")
+            raise ColumnError(
+                canon,
+                f"column {actual!r} (given for {canon!r}) is not in the "
+                f"input; columns are: {', '.join(names)}",
+            )
         out[canon] = actual
     for canon in CANONICAL:
         if canon in out:
@@ -140,13 +195,19 @@ def _check_type(canon: str, actual: str, dtype: pl.DataType) -> None:
             isinstance(dtype, (pl.List, pl.Array)) and dtype.inner in (pl.String, pl.Null)
         )
         if not ok:
-            raise ColumnError(canon, f"column {actual!r} ({canon}) has type {dtype}; expected "
-                              "list[str] or str with codes separated by '|' or ','")
+            raise ColumnError(
+                canon,
+                f"column {actual!r} ({canon}) has type {dtype}; expected "
+                "list[str] or str with codes separated by '|' or ','",
+            )
     else:
         ok = dtype.is_numeric() or dtype in (pl.String, pl.Null, pl.Boolean)
         if not ok:
-            raise ColumnError(canon, f"column {actual!r} ({canon}) has type {dtype}; expected a "
-                              "number or a string holding a number")
+            raise ColumnError(
+                canon,
+                f"column {actual!r} ({canon}) has type {dtype}; expected a "
+                "number or a string holding a number",
+            )
 
 
 def canonical_frame(df: pl.DataFrame, mapping: Mapping[str, str]) -> pl.DataFrame:

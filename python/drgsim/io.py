@@ -48,7 +48,9 @@ def read_cases(path: str | Path) -> pl.DataFrame:
     raise InputError(f"cannot read {p}: unknown file type {suffix!r} (expected .csv or .parquet)")
 
 
-def write_frame(df: pl.DataFrame, path: str | Path, metadata: Mapping[str, str] | None = None) -> None:
+def write_frame(
+    df: pl.DataFrame, path: str | Path, metadata: Mapping[str, str] | None = None
+) -> None:
     """Write a frame as Parquet (with key-value metadata) or CSV, chosen by the suffix."""
     p = Path(path)
     suffix = p.suffix.lower()
@@ -58,10 +60,12 @@ def write_frame(df: pl.DataFrame, path: str | Path, metadata: Mapping[str, str] 
     elif suffix == ".csv":
         nested = [c for c, t in df.schema.items() if isinstance(t, (pl.List, pl.Struct))]
         if nested:
-            df = df.with_columns(pl.col(c).cast(pl.List(pl.String)).list.join("|")
-                                 if isinstance(df.schema[c], pl.List) and
-                                 df.schema[c].inner == pl.String  # type: ignore[attr-defined]
-                                 else pl.col(c).cast(pl.String, strict=False) for c in nested)
+            df = df.with_columns(
+                pl.col(c).cast(pl.List(pl.String)).list.join("|")
+                if isinstance(df.schema[c], pl.List) and df.schema[c].inner == pl.String  # type: ignore[attr-defined]
+                else pl.col(c).cast(pl.String, strict=False)
+                for c in nested
+            )
         df.write_csv(tmp)
     else:
         raise InputError(f"cannot write {p}: unknown file type {suffix!r} (use .parquet or .csv)")

@@ -34,7 +34,11 @@ fn main() {
         let _ = writeln!(out, "    ({name:?}, &[");
         for f in files {
             let path = root.join(name).join(f).canonicalize().expect("table file");
-            let _ = writeln!(out, "        ({f:?}, include_bytes!({:?})),", path.display().to_string());
+            let _ = writeln!(
+                out,
+                "        ({f:?}, include_bytes!({:?})),",
+                path.display().to_string()
+            );
         }
         out.push_str("    ]),\n");
     }

@@ -67,7 +67,7 @@ def agreement(out: pl.DataFrame, column: str, label: str) -> Agreement:
     return Agreement(label, agree, have.height)
 
 
-def disagreement_reason(row: dict, ts: TableSet) -> str:
+def disagreement_reason(row: dict) -> str:
     """Why our group differs from the insurer's, read from the case's trace."""
     want = row["insurer_actual_drg"]
     steps = row["trace"] or []
@@ -96,7 +96,8 @@ def disagreement_reason(row: dict, ts: TableSet) -> str:
             f"(it enters {', '.join(passed_mdcs) or 'none'}){tail}"
         )
     if adrg_want in tried and tried[adrg_want]["outcome"] == "fail":
-        return f"the entry rule of {adrg_want} does not hold for these codes: {tried[adrg_want]['detail']}{tail}"
+        rule = tried[adrg_want]["detail"]
+        return f"the entry rule of {adrg_want} does not hold for these codes: {rule}{tail}"
     if adrg_want not in tried:
         return f"an earlier ADRG matched ({ours[:3]}) before {adrg_want} was tried{tail}"
     return f"other{tail}"
@@ -112,12 +113,15 @@ def report(tmp: Path) -> tuple[str, dict[str, Agreement]]:
     figures = {
         "sample": agreement(sample, "drg_expected", "sample cases, chs-drg-1.1 vs expected"),
         "yancheng": agreement(yc, "insurer_actual_drg", "9,728 cases, yancheng-2023 vs insurer"),
-        "yancheng_src": agreement(yc, "opendrg_yancheng_2023_drg",
-                                  "9,728 cases, yancheng-2023 vs source grouper (盐城)"),
-        "national_insurer": agreement(nat, "insurer_actual_drg",
-                                      "9,728 cases, chs-drg-1.1 vs insurer"),
-        "national_src": agreement(nat, "opendrg_chs_drg_11_drg",
-                                  "9,728 cases, chs-drg-1.1 vs source grouper (1.1)"),
+        "yancheng_src": agreement(
+            yc, "opendrg_yancheng_2023_drg", "9,728 cases, yancheng-2023 vs source grouper (盐城)"
+        ),
+        "national_insurer": agreement(
+            nat, "insurer_actual_drg", "9,728 cases, chs-drg-1.1 vs insurer"
+        ),
+        "national_src": agreement(
+            nat, "opendrg_chs_drg_11_drg", "9,728 cases, chs-drg-1.1 vs source grouper (1.1)"
+        ),
     }
     bad = yc.filter(pl.col("drg") != pl.col("insurer_actual_drg"))
     lines = [
@@ -143,11 +147,14 @@ def report(tmp: Path) -> tuple[str, dict[str, Agreement]]:
         lines.append(
             f"| {row['case_id']} | {row['dx_codes']} | {row['px_codes'] or ''} | {row['drg']} | "
             f"{row['insurer_actual_drg']} | {row['opendrg_yancheng_2023_drg']} | "
-            f"{disagreement_reason(row, tsyc)} |"
+            f"{disagreement_reason(row)} |"
         )
     sample_rows = sample.select(
-        [c for c in ("Index", "ICD10_DRGS", "ICD9_DRGS", "drg_expected", "drg", "status")
-         if c in sample.columns]
+        [
+            c
+            for c in ("Index", "ICD10_DRGS", "ICD9_DRGS", "drg_expected", "drg", "status")
+            if c in sample.columns
+        ]
     )
     lines += ["", "## Sample cases under `chs-drg-1.1`", "", "```", str(sample_rows), "```", ""]
     return "\n".join(lines), figures

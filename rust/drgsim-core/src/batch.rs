@@ -9,13 +9,13 @@
 use crate::codes::NONE;
 use crate::error::BatchError;
 use crate::grouper::{Case, Grouper, Outcome, Reason, Status, TraceStep};
+use arrow_array::builder::StringBuilder;
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
 use arrow_array::{
-    Array, ArrayRef, GenericListArray, GenericStringArray, ListArray, OffsetSizeTrait,
-    RecordBatch, StringArray, StringViewArray, StructArray,
+    Array, ArrayRef, GenericListArray, GenericStringArray, ListArray, OffsetSizeTrait, RecordBatch,
+    StringArray, StringViewArray, StructArray,
 };
-use arrow_array::builder::StringBuilder;
 use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, Field, Fields, Schema};
 use rayon::prelude::*;
@@ -63,10 +63,16 @@ impl<'a> Num<'a> {
         Ok(match a.data_type() {
             DataType::Null => Num::Absent,
             DataType::Float64 => Num::F64(a.as_primitive::<Float64Type>()),
-            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8
-            | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 | DataType::Float32 | DataType::Boolean => {
-                Num::Any(a.clone())
-            }
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Float32
+            | DataType::Boolean => Num::Any(a.clone()),
             _ => match Str::of(a.as_ref()) {
                 Some(s) => Num::Str(s),
                 None => {
@@ -105,7 +111,10 @@ impl<'a> Num<'a> {
             }
             Num::Str(s) => match s.get(i).map(str::trim) {
                 None | Some("") => Ok(None),
-                Some(t) => t.parse::<f64>().map(Some).map_err(|_| s.get(i).unwrap_or("")),
+                Some(t) => t
+                    .parse::<f64>()
+                    .map(Some)
+                    .map_err(|_| s.get(i).unwrap_or("")),
             },
         }
     }
@@ -118,10 +127,16 @@ enum Codes<'a> {
     Joined(Str<'a>),
 }
 
-fn list_of<'a, O: OffsetSizeTrait>(name: &str, l: &'a GenericListArray<O>) -> Result<Str<'a>, BatchError> {
+fn list_of<'a, O: OffsetSizeTrait>(
+    name: &str,
+    l: &'a GenericListArray<O>,
+) -> Result<Str<'a>, BatchError> {
     Str::of(l.values().as_ref()).ok_or_else(|| BatchError::Column {
         column: name.into(),
-        message: format!("expected a list of strings, found a list of {}", l.value_type()),
+        message: format!(
+            "expected a list of strings, found a list of {}",
+            l.value_type()
+        ),
     })
 }
 
@@ -143,7 +158,10 @@ impl<'a> Codes<'a> {
                 None => {
                     return Err(BatchError::Column {
                         column: name.into(),
-                        message: format!("expected a list of strings or a delimited string, found {}", a.data_type()),
+                        message: format!(
+                            "expected a list of strings or a delimited string, found {}",
+                            a.data_type()
+                        ),
                     })
                 }
             },
@@ -261,7 +279,13 @@ pub struct ChunkResult {
     pub traces: Option<Vec<Vec<TraceStep>>>,
 }
 
-fn group_row(g: &Grouper, c: &Columns, i: usize, s: &mut Scratch, trace: Option<&mut Vec<TraceStep>>) -> Outcome {
+fn group_row(
+    g: &Grouper,
+    c: &Columns,
+    i: usize,
+    s: &mut Scratch,
+    trace: Option<&mut Vec<TraceStep>>,
+) -> Outcome {
     s.dx.clear();
     s.px.clear();
     s.unknown.clear();
@@ -284,7 +308,11 @@ fn group_row(g: &Grouper, c: &Columns, i: usize, s: &mut Scratch, trace: Option<
         }
         s.px.push(id);
     });
-    let mut err: Option<String> = c.input_error.as_ref().and_then(|e| e.get(i)).map(str::to_string);
+    let mut err: Option<String> = c
+        .input_error
+        .as_ref()
+        .and_then(|e| e.get(i))
+        .map(str::to_string);
     let mut num = |name: &str, col: &Num| match col.get(i) {
         Ok(v) => v,
         Err(text) => {
@@ -316,7 +344,10 @@ fn group_row(g: &Grouper, c: &Columns, i: usize, s: &mut Scratch, trace: Option<
     };
     let mut o = g.group(&case, err.as_deref(), trace);
     if o.reason == Some(Reason::UnknownPrincipalDx) {
-        o.message = Some(format!("principal diagnosis '{}' is not a code of this table set", first_raw.unwrap_or("")));
+        o.message = Some(format!(
+            "principal diagnosis '{}' is not a code of this table set",
+            first_raw.unwrap_or("")
+        ));
     }
     if !s.unknown.is_empty() && matches!(o.status, Status::Ok | Status::Ambiguous) {
         let note = format!("unknown codes ignored: {}", s.unknown.join(", "));
@@ -329,7 +360,12 @@ fn group_row(g: &Grouper, c: &Columns, i: usize, s: &mut Scratch, trace: Option<
 }
 
 /// Group the rows `range` of the columns.
-pub fn group_range(g: &Grouper, c: &Columns, range: std::ops::Range<usize>, trace: bool) -> ChunkResult {
+pub fn group_range(
+    g: &Grouper,
+    c: &Columns,
+    range: std::ops::Range<usize>,
+    trace: bool,
+) -> ChunkResult {
     let mut s = Scratch::default();
     let mut outcomes = Vec::with_capacity(range.len());
     let mut traces = trace.then(|| Vec::with_capacity(range.len()));
@@ -348,12 +384,22 @@ pub fn group_range(g: &Grouper, c: &Columns, range: std::ops::Range<usize>, trac
 
 /// The schema of the result columns.
 pub fn result_schema(trace: bool) -> Arc<Schema> {
-    let mut f: Vec<Field> = ["status", "reason", "message", "mdc", "adrg", "drg", "cc_level", "cc_code"]
-        .iter()
-        .map(|n| Field::new(*n, DataType::Utf8, true))
-        .collect();
+    let mut f: Vec<Field> = [
+        "status", "reason", "message", "mdc", "adrg", "drg", "cc_level", "cc_code",
+    ]
+    .iter()
+    .map(|n| Field::new(*n, DataType::Utf8, true))
+    .collect();
     if trace {
-        f.push(Field::new("trace", DataType::List(Arc::new(Field::new("item", DataType::Struct(trace_fields()), true))), true));
+        f.push(Field::new(
+            "trace",
+            DataType::List(Arc::new(Field::new(
+                "item",
+                DataType::Struct(trace_fields()),
+                true,
+            ))),
+            true,
+        ));
     }
     Arc::new(Schema::new(f))
 }
@@ -370,7 +416,9 @@ fn trace_fields() -> Fields {
 /// Build the result batch of one chunk.
 pub fn to_batch(g: &Grouper, r: &ChunkResult) -> RecordBatch {
     let n = r.outcomes.len();
-    let mut b: Vec<StringBuilder> = (0..8).map(|_| StringBuilder::with_capacity(n, n * 6)).collect();
+    let mut b: Vec<StringBuilder> = (0..8)
+        .map(|_| StringBuilder::with_capacity(n, n * 6))
+        .collect();
     let mut qy_buf = String::new();
     for o in &r.outcomes {
         b[0].append_value(o.status.as_str());
@@ -385,7 +433,11 @@ pub fn to_batch(g: &Grouper, r: &ChunkResult) -> RecordBatch {
             b[5].append_value(&qy_buf);
         } else {
             b[4].append_option((o.adrg != NONE).then(|| g.adrgs[o.adrg as usize].code.as_str()));
-            b[5].append_value(if o.drg != NONE { g.drgs[o.drg as usize].code.as_str() } else { "0000" });
+            b[5].append_value(if o.drg != NONE {
+                g.drgs[o.drg as usize].code.as_str()
+            } else {
+                "0000"
+            });
         }
         if o.status == Status::Invalid {
             b[6].append_null();
@@ -398,16 +450,22 @@ pub fn to_batch(g: &Grouper, r: &ChunkResult) -> RecordBatch {
         }
         b[7].append_option((o.cc_code != NONE).then(|| g.dx.name(o.cc_code)));
     }
-    let mut cols: Vec<ArrayRef> = b.iter_mut().map(|x| Arc::new(x.finish()) as ArrayRef).collect();
+    let mut cols: Vec<ArrayRef> = b
+        .iter_mut()
+        .map(|x| Arc::new(x.finish()) as ArrayRef)
+        .collect();
     if let Some(traces) = &r.traces {
         cols.push(Arc::new(trace_array(traces)));
     }
-    RecordBatch::try_new(result_schema(r.traces.is_some()), cols).expect("result columns match the schema")
+    RecordBatch::try_new(result_schema(r.traces.is_some()), cols)
+        .expect("result columns match the schema")
 }
 
 fn trace_array(traces: &[Vec<TraceStep>]) -> ListArray {
     let total: usize = traces.iter().map(Vec::len).sum();
-    let mut f: Vec<StringBuilder> = (0..5).map(|_| StringBuilder::with_capacity(total, total * 16)).collect();
+    let mut f: Vec<StringBuilder> = (0..5)
+        .map(|_| StringBuilder::with_capacity(total, total * 16))
+        .collect();
     let mut offsets = Vec::with_capacity(traces.len() + 1);
     offsets.push(0i32);
     for t in traces {
@@ -420,7 +478,10 @@ fn trace_array(traces: &[Vec<TraceStep>]) -> ListArray {
         }
         offsets.push(*offsets.last().unwrap_or(&0) + t.len() as i32);
     }
-    let arrays: Vec<ArrayRef> = f.iter_mut().map(|x| Arc::new(x.finish()) as ArrayRef).collect();
+    let arrays: Vec<ArrayRef> = f
+        .iter_mut()
+        .map(|x| Arc::new(x.finish()) as ArrayRef)
+        .collect();
     let st = StructArray::new(trace_fields(), arrays, None);
     ListArray::new(
         Arc::new(Field::new("item", DataType::Struct(trace_fields()), true)),
@@ -431,10 +492,17 @@ fn trace_array(traces: &[Vec<TraceStep>]) -> ListArray {
 }
 
 /// Group a whole batch in parallel chunks; returns one result batch per chunk, in order.
-pub fn group_batch(g: &Grouper, batch: &RecordBatch, trace: bool) -> Result<Vec<RecordBatch>, BatchError> {
+pub fn group_batch(
+    g: &Grouper,
+    batch: &RecordBatch,
+    trace: bool,
+) -> Result<Vec<RecordBatch>, BatchError> {
     let c = Columns::new(batch)?;
     let n = c.len();
-    let ranges: Vec<_> = (0..n).step_by(CHUNK).map(|s| s..(s + CHUNK).min(n)).collect();
+    let ranges: Vec<_> = (0..n)
+        .step_by(CHUNK)
+        .map(|s| s..(s + CHUNK).min(n))
+        .collect();
     Ok(ranges
         .into_par_iter()
         .map(|r| to_batch(g, &group_range(g, &c, r, trace)))

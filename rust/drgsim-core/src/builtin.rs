@@ -39,7 +39,8 @@ mod tests {
     fn builtin_sets_compile() {
         assert!(super::names().contains(&"teaching"));
         for name in super::names() {
-            let g = crate::tables::compile(&super::files(name).unwrap()).unwrap_or_else(|e| panic!("{e}"));
+            let g = crate::tables::compile(&super::files(name).unwrap())
+                .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(g.mdcs.len(), 26, "{name}");
             assert!(g.adrgs.len() >= 60, "{name}");
         }

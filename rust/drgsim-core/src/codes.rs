@@ -212,7 +212,9 @@ impl Bits {
     /// Ids in the set, ascending.
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         self.0.iter().enumerate().flat_map(|(w, &x)| {
-            (0..64u32).filter(move |b| x & (1 << b) != 0).map(move |b| w as u32 * 64 + b)
+            (0..64u32)
+                .filter(move |b| x & (1 << b) != 0)
+                .map(move |b| w as u32 * 64 + b)
         })
     }
 }
@@ -232,7 +234,10 @@ mod tests {
         assert_eq!(t.resolve("K80.100x001"), Resolved::Prefix(p));
         assert_eq!(t.resolve("Z99"), Resolved::Unknown);
         assert_eq!(t.name(a), "K35.800x001");
-        assert_eq!(t.resolve("\u{3000}Ｋ３５．８００ｘ００１"), Resolved::Known(a));
+        assert_eq!(
+            t.resolve("\u{3000}Ｋ３５．８００ｘ００１"),
+            Resolved::Known(a)
+        );
     }
 
     #[test]

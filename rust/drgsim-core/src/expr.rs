@@ -147,7 +147,10 @@ pub enum Expr<L> {
 
 impl<L> Expr<L> {
     /// Map the list references.
-    pub fn try_map<M, E>(self, f: &mut impl FnMut(Subject, L) -> Result<M, E>) -> Result<Expr<M>, E> {
+    pub fn try_map<M, E>(
+        self,
+        f: &mut impl FnMut(Subject, L) -> Result<M, E>,
+    ) -> Result<Expr<M>, E> {
         Ok(match self {
             Expr::True => Expr::True,
             Expr::False => Expr::False,
@@ -533,7 +536,10 @@ impl Parser<'_> {
                         Some(Tok::Num(n)) => n,
                         Some(Tok::Ident(s)) if a == Attr::Sex && s == "male" => 1.0,
                         Some(Tok::Ident(s)) if a == Attr::Sex && s == "female" => 2.0,
-                        _ => return self.err(format!("expected a number after '{word} {}'", cmp.symbol())),
+                        _ => {
+                            return self
+                                .err(format!("expected a number after '{word} {}'", cmp.symbol()))
+                        }
                     };
                     self.pos += 1;
                     return Ok(Expr::Compare(a, cmp, value));
@@ -603,7 +609,10 @@ mod tests {
         assert!(e.message.contains("unknown word"));
         let e = parse("mcc or cc and no_cc").unwrap();
         assert!(matches!(e, Expr::Or(ref v) if v.len() == 2));
-        assert_eq!(parse("sex == male").unwrap(), Expr::Compare(Attr::Sex, Cmp::Eq, 1.0));
+        assert_eq!(
+            parse("sex == male").unwrap(),
+            Expr::Compare(Attr::Sex, Cmp::Eq, 1.0)
+        );
     }
 
     #[test]

@@ -344,7 +344,11 @@ impl Grouper {
         let Some(&p) = case.dx.first() else {
             return (0, NONE);
         };
-        let ptable = if p == NONE { u32::MAX } else { self.cce[p as usize] };
+        let ptable = if p == NONE {
+            u32::MAX
+        } else {
+            self.cce[p as usize]
+        };
         let (mut level, mut code) = (0u8, NONE);
         for &d in case.dx.iter().skip(1) {
             if d == NONE {
@@ -378,7 +382,12 @@ impl Grouper {
     }
 
     /// Group one case. With `trace`, every step is recorded.
-    pub fn group(&self, case: &Case, input_error: Option<&str>, mut trace: Option<&mut Vec<TraceStep>>) -> Outcome {
+    pub fn group(
+        &self,
+        case: &Case,
+        input_error: Option<&str>,
+        mut trace: Option<&mut Vec<TraceStep>>,
+    ) -> Outcome {
         macro_rules! tr {
             ($step:expr, $rule:expr, $outcome:expr, $code:expr, $detail:expr) => {
                 if let Some(t) = trace.as_deref_mut() {
@@ -408,18 +417,34 @@ impl Grouper {
             return invalid(Reason::BadValue, e.to_string(), &mut trace);
         }
         let Some(&principal) = case.dx.first() else {
-            return invalid(Reason::EmptyPrincipalDx, "no principal diagnosis".into(), &mut trace);
+            return invalid(
+                Reason::EmptyPrincipalDx,
+                "no principal diagnosis".into(),
+                &mut trace,
+            );
         };
         if principal == NONE {
-            return invalid(Reason::UnknownPrincipalDx, "principal diagnosis is not a code of this table set".into(), &mut trace);
+            return invalid(
+                Reason::UnknownPrincipalDx,
+                "principal diagnosis is not a code of this table set".into(),
+                &mut trace,
+            );
         }
         if self.options.check_gray_principal && self.gray_dx.has(principal) {
             let name = self.dx.name(principal).to_string();
-            return invalid(Reason::GrayPrincipalDx, format!("principal diagnosis {name} is a gray code (not allowed as principal)"), &mut trace);
+            return invalid(
+                Reason::GrayPrincipalDx,
+                format!("principal diagnosis {name} is a gray code (not allowed as principal)"),
+                &mut trace,
+            );
         }
         if let Some(s) = case.sex {
             if !(s == 0.0 || s == 1.0 || s == 2.0 || s == 9.0) {
-                return invalid(Reason::InvalidSex, format!("sex code {s} is not 1 (male), 2 (female), 0 or 9 (unknown)"), &mut trace);
+                return invalid(
+                    Reason::InvalidSex,
+                    format!("sex code {s} is not 1 (male), 2 (female), 0 or 9 (unknown)"),
+                    &mut trace,
+                );
             }
         }
         for (name, v) in [
@@ -430,19 +455,37 @@ impl Grouper {
         ] {
             if let Some(x) = v {
                 if !x.is_finite() || x < 0.0 {
-                    return invalid(Reason::BadValue, format!("{name} = {x} is not a valid value"), &mut trace);
+                    return invalid(
+                        Reason::BadValue,
+                        format!("{name} = {x} is not a valid value"),
+                        &mut trace,
+                    );
                 }
             }
         }
         if case.age.is_some_and(|a| a > 150.0) {
-            return invalid(Reason::BadValue, format!("age = {} is out of range", case.age.unwrap_or(0.0)), &mut trace);
+            return invalid(
+                Reason::BadValue,
+                format!("age = {} is out of range", case.age.unwrap_or(0.0)),
+                &mut trace,
+            );
         }
         if self.options.require_age && case.age.is_none() {
             return invalid(Reason::MissingAge, "age is missing".into(), &mut trace);
         }
-        let newborn = case.age.is_some_and(|a| a < 1.0) && case.age_days.is_some_and(|d| d <= self.options.newborn_max_age_days);
-        if self.options.require_newborn_weight && newborn && !case.birth_weight.is_some_and(|w| w > 0.0) {
-            return invalid(Reason::NewbornMissingWeight, "a newborn needs a birth weight".into(), &mut trace);
+        let newborn = case.age.is_some_and(|a| a < 1.0)
+            && case
+                .age_days
+                .is_some_and(|d| d <= self.options.newborn_max_age_days);
+        if self.options.require_newborn_weight
+            && newborn
+            && !case.birth_weight.is_some_and(|w| w > 0.0)
+        {
+            return invalid(
+                Reason::NewbornMissingWeight,
+                "a newborn needs a birth weight".into(),
+                &mut trace,
+            );
         }
 
         let (cc_level, cc_code) = self.cc_of(case, trace.as_deref_mut());
@@ -451,11 +494,27 @@ impl Grouper {
         for &m in &self.mdc_order {
             let mdc = &self.mdcs[m];
             if !self.eval(&mdc.when, &cx) {
-                tr!("mdc", format!("MDC{}", mdc.code), "fail", None, mdc.when_text.clone());
+                tr!(
+                    "mdc",
+                    format!("MDC{}", mdc.code),
+                    "fail",
+                    None,
+                    mdc.when_text.clone()
+                );
                 continue;
             }
-            let code = if trace.is_some() { self.deciding_code(&mdc.when, &cx) } else { None };
-            tr!("mdc", format!("MDC{}", mdc.code), "pass", code, mdc.when_text.clone());
+            let code = if trace.is_some() {
+                self.deciding_code(&mdc.when, &cx)
+            } else {
+                None
+            };
+            tr!(
+                "mdc",
+                format!("MDC{}", mdc.code),
+                "pass",
+                code,
+                mdc.when_text.clone()
+            );
             if first_mdc == NONE {
                 first_mdc = m as u32;
             }
@@ -465,25 +524,50 @@ impl Grouper {
                 if self.options.ambiguous_group && surgical_left && !adrg.surgical {
                     surgical_left = false;
                     if let Some(qy) = self.qy(case, m, &mut trace) {
-                        return Outcome { cc_level, cc_code, ..qy };
+                        return Outcome {
+                            cc_level,
+                            cc_code,
+                            ..qy
+                        };
                     }
                 }
                 if !self.eval(&adrg.when, &cx) {
-                    tr!("adrg", adrg.code.clone(), "fail", None, adrg.when_text.clone());
+                    tr!(
+                        "adrg",
+                        adrg.code.clone(),
+                        "fail",
+                        None,
+                        adrg.when_text.clone()
+                    );
                     continue;
                 }
-                let code = if trace.is_some() { self.deciding_code(&adrg.when, &cx) } else { None };
-                tr!("adrg", adrg.code.clone(), "pass", code, adrg.when_text.clone());
+                let code = if trace.is_some() {
+                    self.deciding_code(&adrg.when, &cx)
+                } else {
+                    None
+                };
+                tr!(
+                    "adrg",
+                    adrg.code.clone(),
+                    "pass",
+                    code,
+                    adrg.when_text.clone()
+                );
                 for d in adrg.drgs.clone() {
                     let drg = &self.drgs[d];
                     let ok = drg.when.as_ref().is_none_or(|w| self.eval(w, &cx));
-                    let detail = if drg.when_text.is_empty() { "true".to_string() } else { drg.when_text.clone() };
+                    let detail = if drg.when_text.is_empty() {
+                        "true".to_string()
+                    } else {
+                        drg.when_text.clone()
+                    };
                     if ok {
-                        let code = if drg.when.as_ref().is_some_and(|w| w.uses_cc()) && cc_code != NONE {
-                            Some(self.dx.name(cc_code).to_string())
-                        } else {
-                            None
-                        };
+                        let code =
+                            if drg.when.as_ref().is_some_and(|w| w.uses_cc()) && cc_code != NONE {
+                                Some(self.dx.name(cc_code).to_string())
+                            } else {
+                                None
+                            };
                         tr!("drg", drg.code.clone(), "pass", code, detail);
                         return Outcome {
                             status: Status::Ok,
@@ -499,7 +583,11 @@ impl Grouper {
                     }
                     tr!("drg", drg.code.clone(), "fail", None, detail);
                 }
-                let mut o = Outcome::fail(Status::Ungroupable, Reason::NoDrg, format!("no DRG split of {} holds", adrg.code));
+                let mut o = Outcome::fail(
+                    Status::Ungroupable,
+                    Reason::NoDrg,
+                    format!("no DRG split of {} holds", adrg.code),
+                );
                 o.mdc = m as u32;
                 o.adrg = a as u32;
                 o.cc_level = cc_level;
@@ -508,7 +596,11 @@ impl Grouper {
             }
             if self.options.ambiguous_group && surgical_left {
                 if let Some(qy) = self.qy(case, m, &mut trace) {
-                    return Outcome { cc_level, cc_code, ..qy };
+                    return Outcome {
+                        cc_level,
+                        cc_code,
+                        ..qy
+                    };
                 }
             }
             if !self.options.next_mdc_when_no_adrg {
@@ -519,7 +611,10 @@ impl Grouper {
             let mut o = Outcome::fail(
                 Status::Ungroupable,
                 Reason::NoAdrg,
-                format!("MDC {} holds but no ADRG matches", self.mdcs[first_mdc as usize].code),
+                format!(
+                    "MDC {} holds but no ADRG matches",
+                    self.mdcs[first_mdc as usize].code
+                ),
             );
             o.mdc = first_mdc;
             o
@@ -527,22 +622,39 @@ impl Grouper {
             Outcome::fail(
                 Status::Ungroupable,
                 Reason::SexConflict,
-                format!("principal diagnosis belongs to MDC {} but the sex does not match", self.mdcs[m].code),
+                format!(
+                    "principal diagnosis belongs to MDC {} but the sex does not match",
+                    self.mdcs[m].code
+                ),
             )
         } else {
             Outcome::fail(
                 Status::Ungroupable,
                 Reason::NoMdc,
-                format!("principal diagnosis {} enters no MDC", self.dx.name(principal)),
+                format!(
+                    "principal diagnosis {} enters no MDC",
+                    self.dx.name(principal)
+                ),
             )
         };
         o.cc_level = cc_level;
         o.cc_code = cc_code;
-        tr!("result", "0000", "fail", None, o.message.clone().unwrap_or_default());
+        tr!(
+            "result",
+            "0000",
+            "fail",
+            None,
+            o.message.clone().unwrap_or_default()
+        );
         o
     }
 
-    fn qy(&self, case: &Case, m: usize, trace: &mut Option<&mut Vec<TraceStep>>) -> Option<Outcome> {
+    fn qy(
+        &self,
+        case: &Case,
+        m: usize,
+        trace: &mut Option<&mut Vec<TraceStep>>,
+    ) -> Option<Outcome> {
         let p = *case.px.first()?;
         let or = &self.lists[0].bits;
         let hit = or.has(p);
@@ -576,8 +688,17 @@ impl Grouper {
             if case.sex == Some(want) {
                 continue;
             }
-            let flipped = Case { sex: Some(want), ..*case };
-            if self.eval(&mdc.when, &Ctx { case: &flipped, cc_level }) {
+            let flipped = Case {
+                sex: Some(want),
+                ..*case
+            };
+            if self.eval(
+                &mdc.when,
+                &Ctx {
+                    case: &flipped,
+                    cc_level,
+                },
+            ) {
                 return Some(m);
             }
         }

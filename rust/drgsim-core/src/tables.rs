@@ -208,7 +208,11 @@ impl Checker<'_> {
         match std::str::from_utf8(bytes) {
             Ok(s) => Some(s.strip_prefix('\u{feff}').unwrap_or(s)),
             Err(e) => {
-                let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+                let line = bytes[..e.valid_up_to()]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count()
+                    + 1;
                 self.problems.push(Problem {
                     file: file.to_string(),
                     line,
@@ -233,7 +237,12 @@ impl Checker<'_> {
     }
 
     /// Rows of a CSV file with the named columns (extra columns are ignored).
-    fn csv(&mut self, file: &str, columns: &[&str], optional: &[&str]) -> Vec<(usize, Vec<String>)> {
+    fn csv(
+        &mut self,
+        file: &str,
+        columns: &[&str],
+        optional: &[&str],
+    ) -> Vec<(usize, Vec<String>)> {
         let Some(text) = self.text(file).map(str::to_string) else {
             return Vec::new();
         };
@@ -253,7 +262,14 @@ impl Checker<'_> {
                 Some(i) => idx.push(Some(i)),
                 None if optional.contains(c) => idx.push(None),
                 None => {
-                    self.add(file, 1, format!("missing column '{c}' (header: {})", headers.iter().collect::<Vec<_>>().join(",")));
+                    self.add(
+                        file,
+                        1,
+                        format!(
+                            "missing column '{c}' (header: {})",
+                            headers.iter().collect::<Vec<_>>().join(",")
+                        ),
+                    );
                     return Vec::new();
                 }
             }
@@ -325,7 +341,14 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
     let adrgs = ck.toml::<AdrgFile>("adrg.toml");
     if let Some((t, _)) = &ts {
         if t.format != 1 {
-            ck.add("tableset.toml", 1, format!("format {} is not supported (this drgsim reads format 1)", t.format));
+            ck.add(
+                "tableset.toml",
+                1,
+                format!(
+                    "format {} is not supported (this drgsim reads format 1)",
+                    t.format
+                ),
+            );
         }
     }
 
@@ -337,7 +360,11 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
     for (line, v) in ck.csv("code_lists.csv", &["list", "system", "code"], &["match"]) {
         let (list, system, code, m) = (&v[0], &v[1], &v[2], &v[3]);
         let Some(is_dx) = parse_system(system) else {
-            ck.add("code_lists.csv", line, format!("system must be 'dx' or 'px', not '{system}'"));
+            ck.add(
+                "code_lists.csv",
+                line,
+                format!("system must be 'dx' or 'px', not '{system}'"),
+            );
             continue;
         };
         if list.is_empty() || code.is_empty() {
@@ -345,7 +372,11 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
             continue;
         }
         if list == OR_LIST {
-            ck.add("code_lists.csv", line, format!("'{OR_LIST}' is reserved for or_procedures.csv"));
+            ck.add(
+                "code_lists.csv",
+                line,
+                format!("'{OR_LIST}' is reserved for or_procedures.csv"),
+            );
             continue;
         }
         let entry = raw_lists.entry(list.clone()).or_insert_with(|| RawList {
@@ -355,7 +386,11 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
             prefix: Vec::new(),
         });
         if entry.is_dx != is_dx {
-            ck.add("code_lists.csv", line, format!("list '{list}' mixes dx and px codes"));
+            ck.add(
+                "code_lists.csv",
+                line,
+                format!("list '{list}' mixes dx and px codes"),
+            );
             continue;
         }
         let table = if is_dx { &mut dx } else { &mut px };
@@ -368,10 +403,15 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
                 table.intern_prefix(code);
                 entry.prefix.push(code.clone());
             }
-            other => ck.add("code_lists.csv", line, format!("match must be 'exact' or 'prefix', not '{other}'")),
+            other => ck.add(
+                "code_lists.csv",
+                line,
+                format!("match must be 'exact' or 'prefix', not '{other}'"),
+            ),
         }
     }
-    if raw_lists.is_empty() && files.files.contains_key("code_lists.csv") && ck.problems.is_empty() {
+    if raw_lists.is_empty() && files.files.contains_key("code_lists.csv") && ck.problems.is_empty()
+    {
         ck.add("code_lists.csv", 1, "no code lists");
     }
 
@@ -387,7 +427,11 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
             "MCC" => 2u8,
             "CC" => 1u8,
             _ => {
-                ck.add("cc.csv", line, format!("level must be 'MCC' or 'CC', not '{}'", v[1]));
+                ck.add(
+                    "cc.csv",
+                    line,
+                    format!("level must be 'MCC' or 'CC', not '{}'", v[1]),
+                );
                 continue;
             }
         };
@@ -396,11 +440,19 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
             continue;
         }
         let id = dx.intern(&v[0]);
-        let t = if v[2].is_empty() { u32::MAX } else { table_id(&v[2]) };
+        let t = if v[2].is_empty() {
+            u32::MAX
+        } else {
+            table_id(&v[2])
+        };
         cc_rows.push((id, level, t));
     }
     let mut cce_rows = Vec::new();
-    for (line, v) in ck.csv("cc_exclusions.csv", &["principal_dx", "exclusion_table"], &[]) {
+    for (line, v) in ck.csv(
+        "cc_exclusions.csv",
+        &["principal_dx", "exclusion_table"],
+        &[],
+    ) {
         if v[0].is_empty() || v[1].is_empty() {
             ck.add("cc_exclusions.csv", line, "empty code or table");
             continue;
@@ -421,7 +473,11 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
         match parse_system(&v[0]) {
             Some(true) => gray.0.push(dx.intern(&v[1])),
             Some(false) => gray.1.push(px.intern(&v[1])),
-            None => ck.add("gray_codes.csv", line, format!("system must be 'dx' or 'px', not '{}'", v[0])),
+            None => ck.add(
+                "gray_codes.csv",
+                line,
+                format!("system must be 'dx' or 'px', not '{}'", v[0]),
+            ),
         }
     }
     for (line, v) in ck.csv("dictionary.csv", &["system", "code"], &[]) {
@@ -432,14 +488,26 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
             Some(false) => {
                 px.intern(&v[1]);
             }
-            None => ck.add("dictionary.csv", line, format!("system must be 'dx' or 'px', not '{}'", v[0])),
+            None => ck.add(
+                "dictionary.csv",
+                line,
+                format!("system must be 'dx' or 'px', not '{}'", v[0]),
+            ),
         }
     }
     let mut maps = Vec::new();
-    for (line, v) in ck.csv("code_maps.csv", &["system", "input_code", "grouper_code"], &[]) {
+    for (line, v) in ck.csv(
+        "code_maps.csv",
+        &["system", "input_code", "grouper_code"],
+        &[],
+    ) {
         match parse_system(&v[0]) {
             Some(is_dx) => maps.push((is_dx, v[1].clone(), v[2].clone(), line)),
-            None => ck.add("code_maps.csv", line, format!("system must be 'dx' or 'px', not '{}'", v[0])),
+            None => ck.add(
+                "code_maps.csv",
+                line,
+                format!("system must be 'dx' or 'px', not '{}'", v[0]),
+            ),
         }
     }
     for (is_dx, input, target, _line) in &maps {
@@ -466,7 +534,10 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
     // Prefix patterns contain every code (and longer pattern) starting with them.
     let prefix_members = |table: &CodeTable, n: usize| -> FxHashMap<String, Bits> {
         let mut out = FxHashMap::default();
-        let pats: Vec<(String, u32)> = table.prefix_patterns().map(|(k, v)| (k.to_string(), v)).collect();
+        let pats: Vec<(String, u32)> = table
+            .prefix_patterns()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         for (p, pid) in &pats {
             let mut b = Bits::new(n);
             b.set(*pid);
@@ -487,7 +558,11 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
     let dx_pm = prefix_members(&dx, ndx);
     let px_pm = prefix_members(&px, npx);
     for (name, raw) in &raw_lists {
-        let (table, n, pm) = if raw.is_dx { (&dx, ndx, &dx_pm) } else { (&px, npx, &px_pm) };
+        let (table, n, pm) = if raw.is_dx {
+            (&dx, ndx, &dx_pm)
+        } else {
+            (&px, npx, &px_pm)
+        };
         let mut bits = Bits::new(n);
         for c in &raw.exact {
             if let Some(id) = table.get(c) {
@@ -511,11 +586,21 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
     // Rules.
     let mut unions: FxHashMap<Vec<u32>, u32> = FxHashMap::default();
     let mut used_lists = vec![false; lists.len()];
-    let mut compile_rule = |ck: &mut Checker, file: &str, text: &str, line: usize, what: &str, lists: &mut Vec<CList>| -> Option<Expr<u32>> {
+    let mut compile_rule = |ck: &mut Checker,
+                            file: &str,
+                            text: &str,
+                            line: usize,
+                            what: &str,
+                            lists: &mut Vec<CList>|
+     -> Option<Expr<u32>> {
         let parsed = match expr::parse(text) {
             Ok(e) => e,
             Err(e) => {
-                ck.add(file, line, format!("{what}: rule '{text}' does not parse {e}"));
+                ck.add(
+                    file,
+                    line,
+                    format!("{what}: rule '{text}' does not parse {e}"),
+                );
                 return None;
             }
         };
@@ -530,7 +615,15 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
                 Some(&id) => {
                     if lists[id as usize].is_dx != s.is_dx() {
                         let sys = if lists[id as usize].is_dx { "dx" } else { "px" };
-                        ck.add(file, line, format!("{what}: '{}' needs a {} list, but '{name}' is a {sys} list", s.keyword(), if s.is_dx() { "dx" } else { "px" }));
+                        ck.add(
+                            file,
+                            line,
+                            format!(
+                                "{what}: '{}' needs a {} list, but '{name}' is a {sys} list",
+                                s.keyword(),
+                                if s.is_dx() { "dx" } else { "px" }
+                            ),
+                        );
                         bad = true;
                     }
                     used_lists[id as usize] = true;
@@ -543,7 +636,9 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
             return None;
         }
         // Merge unions of lists into one set so a predicate is one bit test.
-        let merged = e.try_map(&mut |_s, id| -> Result<u32, ()> { Ok(id) }).ok()?;
+        let merged = e
+            .try_map(&mut |_s, id| -> Result<u32, ()> { Ok(id) })
+            .ok()?;
         Some(merge_unions(merged, lists, &mut unions))
     };
 
@@ -557,20 +652,39 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
             let line = line_of(text, m.span().start);
             let m = m.get_ref();
             if mdc_index.contains_key(&m.code) {
-                ck.add("mdc.toml", line, format!("MDC '{}' is defined twice", m.code));
+                ck.add(
+                    "mdc.toml",
+                    line,
+                    format!("MDC '{}' is defined twice", m.code),
+                );
                 continue;
             }
             if m.code.is_empty() || m.code.chars().count() > 2 {
-                ck.add("mdc.toml", line, format!("MDC code '{}' must be one letter", m.code));
+                ck.add(
+                    "mdc.toml",
+                    line,
+                    format!("MDC code '{}' must be one letter", m.code),
+                );
             }
             let wline = line_of(text, m.when.span().start);
-            let when = compile_rule(&mut ck, "mdc.toml", m.when.get_ref(), wline, &format!("MDC {}", m.code), &mut lists);
+            let when = compile_rule(
+                &mut ck,
+                "mdc.toml",
+                m.when.get_ref(),
+                wline,
+                &format!("MDC {}", m.code),
+                &mut lists,
+            );
             let sex = match m.sex.as_deref() {
                 None => None,
                 Some("male") => Some(Sex::Male),
                 Some("female") => Some(Sex::Female),
                 Some(o) => {
-                    ck.add("mdc.toml", line, format!("MDC {}: sex must be 'male' or 'female', not '{o}'", m.code));
+                    ck.add(
+                        "mdc.toml",
+                        line,
+                        format!("MDC {}: sex must be 'male' or 'female', not '{o}'", m.code),
+                    );
                     None
                 }
             };
@@ -599,46 +713,88 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
             let line = line_of(text, a.span().start);
             let a = a.get_ref();
             if let Some(prev) = adrg_seen.get(&a.code) {
-                ck.add("adrg.toml", line, format!("ADRG '{}' is defined twice (first at line {prev})", a.code));
+                ck.add(
+                    "adrg.toml",
+                    line,
+                    format!("ADRG '{}' is defined twice (first at line {prev})", a.code),
+                );
                 continue;
             }
             adrg_seen.insert(a.code.clone(), line);
             let Some(&mdc) = mdc_index.get(&a.mdc) else {
-                ck.add("adrg.toml", line, format!("ADRG {}: MDC '{}' is not in mdc.toml", a.code, a.mdc));
+                ck.add(
+                    "adrg.toml",
+                    line,
+                    format!("ADRG {}: MDC '{}' is not in mdc.toml", a.code, a.mdc),
+                );
                 continue;
             };
             if a.drg.is_empty() {
-                ck.add("adrg.toml", line, format!("ADRG {} has no [[adrg.drg]]", a.code));
+                ck.add(
+                    "adrg.toml",
+                    line,
+                    format!("ADRG {} has no [[adrg.drg]]", a.code),
+                );
             }
             let wline = line_of(text, a.when.span().start);
-            let when = compile_rule(&mut ck, "adrg.toml", a.when.get_ref(), wline, &format!("ADRG {}", a.code), &mut lists);
+            let when = compile_rule(
+                &mut ck,
+                "adrg.toml",
+                a.when.get_ref(),
+                wline,
+                &format!("ADRG {}", a.code),
+                &mut lists,
+            );
             let first = drg_list.len();
             for d in &a.drg {
                 let dline = line_of(text, d.span().start);
                 let d = d.get_ref();
                 if let Some(prev) = drg_seen.get(&d.code) {
-                    ck.add("adrg.toml", dline, format!("DRG '{}' is defined twice (first at line {prev})", d.code));
+                    ck.add(
+                        "adrg.toml",
+                        dline,
+                        format!("DRG '{}' is defined twice (first at line {prev})", d.code),
+                    );
                     continue;
                 }
                 drg_seen.insert(d.code.clone(), dline);
                 if !d.code.starts_with(&a.code) {
-                    ck.add("adrg.toml", dline, format!("DRG '{}' does not start with its ADRG '{}'", d.code, a.code));
+                    ck.add(
+                        "adrg.toml",
+                        dline,
+                        format!("DRG '{}' does not start with its ADRG '{}'", d.code, a.code),
+                    );
                 }
                 let when = match &d.when {
                     None => None,
                     Some(w) => {
                         let wl = line_of(text, w.span().start);
-                        compile_rule(&mut ck, "adrg.toml", w.get_ref(), wl, &format!("DRG {}", d.code), &mut lists)
+                        compile_rule(
+                            &mut ck,
+                            "adrg.toml",
+                            w.get_ref(),
+                            wl,
+                            &format!("DRG {}", d.code),
+                            &mut lists,
+                        )
                     }
                 };
                 drg_list.push(Drg {
                     code: d.code.clone(),
                     name: d.name.clone(),
-                    when_text: d.when.as_ref().map(|w| w.get_ref().clone()).unwrap_or_default(),
+                    when_text: d
+                        .when
+                        .as_ref()
+                        .map(|w| w.get_ref().clone())
+                        .unwrap_or_default(),
                     when,
                 });
             }
-            let surgical = a.code.chars().nth(1).is_some_and(|c| ('A'..='J').contains(&c));
+            let surgical = a
+                .code
+                .chars()
+                .nth(1)
+                .is_some_and(|c| ('A'..='J').contains(&c));
             mdc_list[mdc].adrgs.push(adrg_list.len());
             adrg_list.push(Adrg {
                 code: a.code.clone(),
@@ -691,13 +847,25 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
                         seen[i] = true;
                         order.push(i);
                     }
-                    Some(_) => ck.add("tableset.toml", line, format!("mdc_order names '{c}' twice")),
-                    None => ck.add("tableset.toml", line, format!("mdc_order names '{c}', which is not in mdc.toml")),
+                    Some(_) => ck.add(
+                        "tableset.toml",
+                        line,
+                        format!("mdc_order names '{c}' twice"),
+                    ),
+                    None => ck.add(
+                        "tableset.toml",
+                        line,
+                        format!("mdc_order names '{c}', which is not in mdc.toml"),
+                    ),
                 }
             }
             for (i, s) in seen.iter().enumerate() {
                 if !s && !mdc_list.is_empty() {
-                    ck.add("tableset.toml", line, format!("mdc_order leaves out MDC '{}'", mdc_list[i].code));
+                    ck.add(
+                        "tableset.toml",
+                        line,
+                        format!("mdc_order leaves out MDC '{}'", mdc_list[i].code),
+                    );
                 }
             }
         }
@@ -757,7 +925,11 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
     })
 }
 
-fn merge_unions(e: Expr<u32>, lists: &mut Vec<CList>, unions: &mut FxHashMap<Vec<u32>, u32>) -> Expr<u32> {
+fn merge_unions(
+    e: Expr<u32>,
+    lists: &mut Vec<CList>,
+    unions: &mut FxHashMap<Vec<u32>, u32>,
+) -> Expr<u32> {
     match e {
         Expr::In(s, ids) if ids.len() > 1 => {
             let mut key = ids.clone();
@@ -769,7 +941,11 @@ fn merge_unions(e: Expr<u32>, lists: &mut Vec<CList>, unions: &mut FxHashMap<Vec
                     let b = lists[k as usize].bits.clone();
                     bits.union_with(&b);
                 }
-                let name = key.iter().map(|&k| lists[k as usize].name.clone()).collect::<Vec<_>>().join("|");
+                let name = key
+                    .iter()
+                    .map(|&k| lists[k as usize].name.clone())
+                    .collect::<Vec<_>>()
+                    .join("|");
                 let is_dx = lists[key[0] as usize].is_dx;
                 lists.push(CList { name, is_dx, bits });
                 (lists.len() - 1) as u32
@@ -777,9 +953,22 @@ fn merge_unions(e: Expr<u32>, lists: &mut Vec<CList>, unions: &mut FxHashMap<Vec
             Expr::In(s, vec![id])
         }
         Expr::Not(x) => Expr::Not(Box::new(merge_unions(*x, lists, unions))),
-        Expr::And(v) => Expr::And(v.into_iter().map(|x| merge_unions(x, lists, unions)).collect()),
-        Expr::Or(v) => Expr::Or(v.into_iter().map(|x| merge_unions(x, lists, unions)).collect()),
-        Expr::AtLeast(n, v) => Expr::AtLeast(n, v.into_iter().map(|x| merge_unions(x, lists, unions)).collect()),
+        Expr::And(v) => Expr::And(
+            v.into_iter()
+                .map(|x| merge_unions(x, lists, unions))
+                .collect(),
+        ),
+        Expr::Or(v) => Expr::Or(
+            v.into_iter()
+                .map(|x| merge_unions(x, lists, unions))
+                .collect(),
+        ),
+        Expr::AtLeast(n, v) => Expr::AtLeast(
+            n,
+            v.into_iter()
+                .map(|x| merge_unions(x, lists, unions))
+                .collect(),
+        ),
         other => other,
     }
 }

@@ -5,7 +5,10 @@ use drgsim_core::{compile, Case, Grouper, Reason, Status, TableFiles};
 
 fn files(pairs: &[(&str, &str)]) -> TableFiles {
     TableFiles {
-        files: pairs.iter().map(|(n, c)| (n.to_string(), c.as_bytes().to_vec())).collect(),
+        files: pairs
+            .iter()
+            .map(|(n, c)| (n.to_string(), c.as_bytes().to_vec()))
+            .collect(),
         origin: "test".into(),
     }
 }
@@ -116,7 +119,10 @@ fn mini() -> Grouper {
         ("cc_exclusions.csv", CCE),
         ("or_procedures.csv", OR),
         ("gray_codes.csv", "system,code\ndx,R69.x00\n"),
-        ("code_maps.csv", "system,input_code,grouper_code\ndx,K35.801,K35.800x001\n"),
+        (
+            "code_maps.csv",
+            "system,input_code,grouper_code\ndx,K35.801,K35.800x001\n",
+        ),
     ]))
     .unwrap_or_else(|e| panic!("{e}"))
 }
@@ -128,9 +134,22 @@ fn ids(g: &Grouper, dx: &[&str], px: &[&str]) -> (Vec<u32>, Vec<u32>) {
     )
 }
 
-fn run(g: &Grouper, sex: f64, age: f64, dx: &[&str], px: &[&str]) -> (String, drgsim_core::Outcome) {
+fn run(
+    g: &Grouper,
+    sex: f64,
+    age: f64,
+    dx: &[&str],
+    px: &[&str],
+) -> (String, drgsim_core::Outcome) {
     let (d, p) = ids(g, dx, px);
-    let case = Case { sex: Some(sex), age: Some(age), los: Some(2.0), dx: &d, px: &p, ..Case::default() };
+    let case = Case {
+        sex: Some(sex),
+        age: Some(age),
+        los: Some(2.0),
+        dx: &d,
+        px: &p,
+        ..Case::default()
+    };
     let o = g.group(&case, None, None);
     (g.drg_code(&o), o)
 }
@@ -139,8 +158,17 @@ fn run(g: &Grouper, sex: f64, age: f64, dx: &[&str], px: &[&str]) -> (String, dr
 fn groups_and_splits() {
     let g = mini();
     assert_eq!(run(&g, 1.0, 30.0, &["K35.800x001"], &["47.0901"]).0, "GE15");
-    assert_eq!(run(&g, 1.0, 30.0, &["K35.800x001", "J18.900"], &["47.0901"]).0, "GE13");
-    let (drg, o) = run(&g, 1.0, 30.0, &["K35.800x001", "J18.900", "J96.000"], &["47.0901"]);
+    assert_eq!(
+        run(&g, 1.0, 30.0, &["K35.800x001", "J18.900"], &["47.0901"]).0,
+        "GE13"
+    );
+    let (drg, o) = run(
+        &g,
+        1.0,
+        30.0,
+        &["K35.800x001", "J18.900", "J96.000"],
+        &["47.0901"],
+    );
     assert_eq!(drg, "GE11");
     assert_eq!(g.dx.name(o.cc_code), "J96.000");
     // input-code map applies to an unknown code
@@ -170,7 +198,10 @@ fn qy_sex_conflict_and_invalid() {
     let (drg, o) = run(&g, 1.0, 30.0, &["K35.800x001"], &["51.2300"]);
     assert_eq!((drg.as_str(), o.status), ("GQY", Status::Ambiguous));
     let (drg, o) = run(&g, 2.0, 70.0, &["N40.x00"], &[]);
-    assert_eq!((drg.as_str(), o.reason), ("0000", Some(Reason::SexConflict)));
+    assert_eq!(
+        (drg.as_str(), o.reason),
+        ("0000", Some(Reason::SexConflict))
+    );
     assert_eq!(run(&g, 1.0, 70.0, &["N40.x00"], &[]).0, "MZ19");
     let (_, o) = run(&g, 1.0, 70.0, &["R69.x00"], &[]);
     assert_eq!(o.reason, Some(Reason::GrayPrincipalDx));
@@ -179,12 +210,38 @@ fn qy_sex_conflict_and_invalid() {
     let (_, o) = run(&g, 3.0, 70.0, &["I63.900"], &[]);
     assert_eq!(o.reason, Some(Reason::InvalidSex));
     let (d, p) = ids(&g, &[], &[]);
-    let o = g.group(&Case { dx: &d, px: &p, age: Some(1.0), ..Case::default() }, None, None);
+    let o = g.group(
+        &Case {
+            dx: &d,
+            px: &p,
+            age: Some(1.0),
+            ..Case::default()
+        },
+        None,
+        None,
+    );
     assert_eq!(o.reason, Some(Reason::EmptyPrincipalDx));
     let (d, p) = ids(&g, &["I63.900"], &[]);
-    let o = g.group(&Case { dx: &d, px: &p, ..Case::default() }, None, None);
+    let o = g.group(
+        &Case {
+            dx: &d,
+            px: &p,
+            ..Case::default()
+        },
+        None,
+        None,
+    );
     assert_eq!(o.reason, Some(Reason::MissingAge));
-    let o = g.group(&Case { dx: &d, px: &p, age: Some(-1.0), ..Case::default() }, None, None);
+    let o = g.group(
+        &Case {
+            dx: &d,
+            px: &p,
+            age: Some(-1.0),
+            ..Case::default()
+        },
+        None,
+        None,
+    );
     assert_eq!((o.reason, o.drg), (Some(Reason::BadValue), NONE));
 }
 
@@ -193,9 +250,22 @@ fn trace_records_each_step() {
     let g = mini();
     let (d, p) = ids(&g, &["K35.800x001", "J96.000"], &["47.0901"]);
     let mut t = Vec::new();
-    let o = g.group(&Case { sex: Some(1.0), age: Some(30.0), dx: &d, px: &p, ..Case::default() }, None, Some(&mut t));
+    let o = g.group(
+        &Case {
+            sex: Some(1.0),
+            age: Some(30.0),
+            dx: &d,
+            px: &p,
+            ..Case::default()
+        },
+        None,
+        Some(&mut t),
+    );
     assert_eq!(g.drg_code(&o), "GE11");
-    let steps: Vec<_> = t.iter().map(|s| (s.step, s.rule.as_str(), s.outcome)).collect();
+    let steps: Vec<_> = t
+        .iter()
+        .map(|s| (s.step, s.rule.as_str(), s.outcome))
+        .collect();
     assert_eq!(
         steps,
         vec![
@@ -235,14 +305,19 @@ when = "principal_px in GE1_dx and age >"
 code = "GE31"
 "#;
     let err = compile(&files(&[
-        ("tableset.toml", TABLESET.replace("\"M\"]", "\"M\", \"Q\"]").as_str()),
+        (
+            "tableset.toml",
+            TABLESET.replace("\"M\"]", "\"M\", \"Q\"]").as_str(),
+        ),
         ("mdc.toml", MDC),
         ("adrg.toml", bad_adrg),
         ("code_lists.csv", LISTS),
         ("cc.csv", "code,level,exclusion_table\nJ96.000,SEVERE,9\n"),
     ]))
     .unwrap_err();
-    let drgsim_core::TableError::Invalid { problems, .. } = err else { panic!("{err}") };
+    let drgsim_core::TableError::Invalid { problems, .. } = err else {
+        panic!("{err}")
+    };
     let got: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
     let want = [
         "cc.csv:2: level must be 'MCC' or 'CC', not 'SEVERE'",
@@ -259,12 +334,23 @@ code = "GE31"
     let err = compile(&files(&[
         ("tableset.toml", TABLESET),
         ("mdc.toml", MDC),
-        ("adrg.toml", &ADRG.replace("principal_px in GE1_px", "principal_px in GE1_dx")),
+        (
+            "adrg.toml",
+            &ADRG.replace("principal_px in GE1_px", "principal_px in GE1_dx"),
+        ),
         ("code_lists.csv", LISTS),
     ]))
     .unwrap_err();
-    assert!(err.to_string().contains("'principal_px' needs a px list, but 'GE1_dx' is a dx list"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("'principal_px' needs a px list, but 'GE1_dx' is a dx list"),
+        "{err}"
+    );
     // missing required files
     let err = compile(&files(&[("tableset.toml", TABLESET)])).unwrap_err();
-    assert!(err.to_string().contains("mdc.toml: required file is missing"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("mdc.toml: required file is missing"),
+        "{err}"
+    );
 }

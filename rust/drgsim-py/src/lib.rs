@@ -1,6 +1,6 @@
 //! Thin PyO3 binding of drgsim-core: converts, calls, maps errors. No grouping logic here.
 
-use arrow_array::ffi_stream::{RecordBatchStreamReader, FFI_ArrowArrayStream};
+use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
 use arrow_array::{RecordBatch, RecordBatchIterator};
 use arrow_schema::ArrowError;
 use drgsim_core::{batch, builtin, tables, Grouper as CoreGrouper, TableError, TableFiles};
@@ -10,7 +10,12 @@ use pyo3::types::{PyCapsule, PyDict};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-fn exception(py: Python<'_>, class: &str, message: String, extra: Option<Bound<'_, PyAny>>) -> PyErr {
+fn exception(
+    py: Python<'_>,
+    class: &str,
+    message: String,
+    extra: Option<Bound<'_, PyAny>>,
+) -> PyErr {
     let made = (|| -> PyResult<PyErr> {
         let module = py.import("drgsim.exceptions")?;
         let exc = module.getattr(class)?.call1((message.clone(),))?;
@@ -46,16 +51,24 @@ impl Grouper {
     #[staticmethod]
     fn load_dir(py: Python<'_>, path: PathBuf) -> PyResult<Grouper> {
         let r = py.detach(|| drgsim_core::load_dir(&path));
-        r.map(|g| Grouper { inner: Arc::new(g) }).map_err(|e| table_err(py, e))
+        r.map(|g| Grouper { inner: Arc::new(g) })
+            .map_err(|e| table_err(py, e))
     }
 
     /// Load a built-in table set by name.
     #[staticmethod]
     fn builtin(py: Python<'_>, name: &str) -> PyResult<Grouper> {
-        let files = builtin::files(name)
-            .ok_or_else(|| exception(py, "TableNotFoundError", format!("no built-in table set '{name}'"), None))?;
+        let files = builtin::files(name).ok_or_else(|| {
+            exception(
+                py,
+                "TableNotFoundError",
+                format!("no built-in table set '{name}'"),
+                None,
+            )
+        })?;
         let r = py.detach(|| tables::compile(&files));
-        r.map(|g| Grouper { inner: Arc::new(g) }).map_err(|e| table_err(py, e))
+        r.map(|g| Grouper { inner: Arc::new(g) })
+            .map_err(|e| table_err(py, e))
     }
 
     /// Metadata and counts as a dict.
@@ -97,7 +110,13 @@ impl Grouper {
         let g = &self.inner;
         g.mdc_order
             .iter()
-            .map(|&i| (g.mdcs[i].code.clone(), g.mdcs[i].name.clone(), g.mdcs[i].name_en.clone()))
+            .map(|&i| {
+                (
+                    g.mdcs[i].code.clone(),
+                    g.mdcs[i].name.clone(),
+                    g.mdcs[i].name_en.clone(),
+                )
+            })
             .collect()
     }
 
@@ -106,7 +125,14 @@ impl Grouper {
         let g = &self.inner;
         g.adrgs
             .iter()
-            .map(|a| (a.code.clone(), g.mdcs[a.mdc].code.clone(), a.name.clone(), a.when_text.clone()))
+            .map(|a| {
+                (
+                    a.code.clone(),
+                    g.mdcs[a.mdc].code.clone(),
+                    a.name.clone(),
+                    a.when_text.clone(),
+                )
+            })
             .collect()
     }
 
@@ -116,9 +142,14 @@ impl Grouper {
         g.adrgs
             .iter()
             .flat_map(|a| {
-                g.drgs[a.drgs.clone()]
-                    .iter()
-                    .map(|d| (d.code.clone(), a.code.clone(), d.name.clone(), d.when_text.clone()))
+                g.drgs[a.drgs.clone()].iter().map(|d| {
+                    (
+                        d.code.clone(),
+                        a.code.clone(),
+                        d.name.clone(),
+                        d.when_text.clone(),
+                    )
+                })
             })
             .collect()
     }
@@ -128,7 +159,13 @@ impl Grouper {
         self.inner
             .lists
             .iter()
-            .map(|l| (l.name.clone(), if l.is_dx { "dx" } else { "px" }.to_string(), l.bits.count()))
+            .map(|l| {
+                (
+                    l.name.clone(),
+                    if l.is_dx { "dx" } else { "px" }.to_string(),
+                    l.bits.count(),
+                )
+            })
             .collect()
     }
 
@@ -143,7 +180,12 @@ impl Grouper {
     /// Group an Arrow stream (an object with `__arrow_c_stream__`); returns an Arrow stream
     /// of the result columns, one row per input row, in input order.
     #[pyo3(signature = (data, trace=false))]
-    fn group_arrow(&self, py: Python<'_>, data: &Bound<'_, PyAny>, trace: bool) -> PyResult<ArrowStream> {
+    fn group_arrow(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        trace: bool,
+    ) -> PyResult<ArrowStream> {
         let capsule = data.call_method0("__arrow_c_stream__")?;
         let capsule = capsule
             .cast::<PyCapsule>()
@@ -151,8 +193,16 @@ impl Grouper {
         let ptr = capsule.pointer_checked(Some(c"arrow_array_stream"))?;
         // SAFETY: the capsule holds an ArrowArrayStream (checked by name); from_raw moves it out
         // and leaves a released stream behind, which the capsule's destructor ignores.
-        let reader = unsafe { RecordBatchStreamReader::from_raw(ptr.as_ptr() as *mut FFI_ArrowArrayStream) }
-            .map_err(|e| exception(py, "InputError", format!("cannot read the Arrow stream: {e}"), None))?;
+        let reader =
+            unsafe { RecordBatchStreamReader::from_raw(ptr.as_ptr() as *mut FFI_ArrowArrayStream) }
+                .map_err(|e| {
+                    exception(
+                        py,
+                        "InputError",
+                        format!("cannot read the Arrow stream: {e}"),
+                        None,
+                    )
+                })?;
         let g = self.inner.clone();
         let out: Result<Vec<RecordBatch>, String> = py.detach(move || {
             let mut out = Vec::new();
@@ -180,7 +230,11 @@ struct ArrowStream {
 #[pymethods]
 impl ArrowStream {
     #[pyo3(signature = (requested_schema=None))]
-    fn __arrow_c_stream__<'py>(&self, py: Python<'py>, requested_schema: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyCapsule>> {
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
         let _ = requested_schema;
         let batches = self
             .batches
@@ -188,7 +242,10 @@ impl ArrowStream {
             .map_err(|_| PyTypeError::new_err("stream lock poisoned"))?
             .take()
             .ok_or_else(|| PyTypeError::new_err("this Arrow stream was already consumed"))?;
-        let it = RecordBatchIterator::new(batches.into_iter().map(Ok::<_, ArrowError>), self.schema.clone());
+        let it = RecordBatchIterator::new(
+            batches.into_iter().map(Ok::<_, ArrowError>),
+            self.schema.clone(),
+        );
         let stream = FFI_ArrowArrayStream::new(Box::new(it));
         PyCapsule::new_with_value_and_destructor(py, stream, c"arrow_array_stream", |s, _| drop(s))
     }
@@ -200,9 +257,10 @@ fn check_dir(py: Python<'_>, path: PathBuf) -> PyResult<Vec<(String, usize, Stri
     let files = TableFiles::from_dir(&path).map_err(|e| table_err(py, e))?;
     match py.detach(|| tables::compile(&files)) {
         Ok(_) => Ok(Vec::new()),
-        Err(TableError::Invalid { problems, .. }) => {
-            Ok(problems.into_iter().map(|p| (p.file, p.line, p.message)).collect())
-        }
+        Err(TableError::Invalid { problems, .. }) => Ok(problems
+            .into_iter()
+            .map(|p| (p.file, p.line, p.message))
+            .collect()),
         Err(e) => Err(table_err(py, e)),
     }
 }
@@ -222,7 +280,9 @@ fn builtin_file(name: &str, file: &str) -> Option<Vec<u8>> {
 /// Content hash of a table-set folder.
 #[pyfunction]
 fn content_hash(py: Python<'_>, path: PathBuf) -> PyResult<String> {
-    TableFiles::from_dir(&path).map(|f| f.content_hash()).map_err(|e| table_err(py, e))
+    TableFiles::from_dir(&path)
+        .map(|f| f.content_hash())
+        .map_err(|e| table_err(py, e))
 }
 
 #[pymodule]
