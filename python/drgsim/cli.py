@@ -19,6 +19,16 @@ from drgsim.io import read_cases, write_frame
 PROGRESS_ROWS = 200_000
 
 
+tables_option = click.option(
+    "-t",
+    "--tables",
+    "tables",
+    default=tables_mod.DEFAULT,
+    show_default=True,
+    help="Table set: a name (imported or built-in) or a folder.",
+)
+
+
 def _fail(e: Exception) -> None:
     click.echo(f"error: {e}", err=True)
     problems = getattr(e, "problems", None)
@@ -81,14 +91,7 @@ def _parse_maps(maps: tuple[str, ...]) -> dict[str, str]:
 
 @main.command("group")
 @click.argument("input", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "-t",
-    "--tables",
-    "tables",
-    default=tables_mod.DEFAULT,
-    show_default=True,
-    help="Table set: a name (imported or built-in) or a folder.",
-)
+@tables_option
 @click.option(
     "-o",
     "--output",
@@ -278,7 +281,7 @@ def tables_import(
 
 
 @main.command("explain")
-@click.option("-t", "--tables", "tables", default=tables_mod.DEFAULT, show_default=True)
+@tables_option
 @click.option("--sex", type=str, default="1", show_default=True)
 @click.option("--age", type=float, required=True)
 @click.option("--age-days", type=float, default=None)
@@ -318,7 +321,7 @@ def explain_cmd(
 
 
 @main.command("demo")
-@click.option("-t", "--tables", "tables", default=tables_mod.DEFAULT, show_default=True)
+@tables_option
 def demo(tables: str) -> None:
     """Group the built-in example cases and explain one of them (no files needed)."""
     try:

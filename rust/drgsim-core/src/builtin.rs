@@ -4,6 +4,9 @@
 
 use crate::tables::TableFiles;
 
+/// The files of one built-in set: (file name, bytes).
+pub type SetFiles = &'static [(&'static str, &'static [u8])];
+
 include!(concat!(env!("OUT_DIR"), "/builtin_sets.rs"));
 
 /// Names of the built-in sets.
@@ -11,7 +14,7 @@ pub fn names() -> Vec<&'static str> {
     SETS.iter().map(|(n, _)| *n).collect()
 }
 
-fn set(name: &str) -> Option<&'static [(&'static str, &'static [u8])]> {
+fn set(name: &str) -> Option<SetFiles> {
     SETS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
 

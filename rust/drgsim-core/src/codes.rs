@@ -151,14 +151,28 @@ impl CodeTable {
     /// Resolve an input code: known code, else input-code map, else prefix pattern.
     #[inline]
     pub fn resolve(&self, code: &str) -> Resolved {
-        let key = normalise(code);
-        if let Some(&id) = self.ids.get(key.as_ref()) {
+        // Fast path: a short ASCII code is upper-cased into a stack buffer (no allocation).
+        let t = code.trim_ascii();
+        if t.len() <= 48 && t.is_ascii() {
+            let mut buf = [0u8; 48];
+            for (d, s) in buf.iter_mut().zip(t.bytes()) {
+                *d = s.to_ascii_uppercase();
+            }
+            if let Ok(key) = std::str::from_utf8(&buf[..t.len()]) {
+                return self.resolve_key(key);
+            }
+        }
+        self.resolve_key(&normalise(code))
+    }
+
+    fn resolve_key(&self, key: &str) -> Resolved {
+        if let Some(&id) = self.ids.get(key) {
             return Resolved::Known(id);
         }
-        if let Some(&id) = self.maps.get(key.as_ref()) {
+        if let Some(&id) = self.maps.get(key) {
             return Resolved::Mapped(id);
         }
-        match self.longest_prefix(&key) {
+        match self.longest_prefix(key) {
             Some(id) => Resolved::Prefix(id),
             None => Resolved::Unknown,
         }

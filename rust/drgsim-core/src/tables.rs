@@ -102,41 +102,29 @@ struct MetaToml {
     description: String,
 }
 
-fn yes() -> bool {
-    true
-}
-fn newborn_days() -> f64 {
-    28.0
-}
-
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct GroupingToml {
     mdc_order: Option<Spanned<Vec<String>>>,
-    #[serde(default = "yes")]
     next_mdc_when_no_adrg: bool,
-    #[serde(default)]
     ambiguous_group: bool,
-    #[serde(default = "yes")]
     require_age: bool,
-    #[serde(default = "newborn_days")]
     newborn_max_age_days: f64,
-    #[serde(default)]
     require_newborn_weight: bool,
-    #[serde(default = "yes")]
     check_gray_principal: bool,
 }
 
 impl Default for GroupingToml {
     fn default() -> Self {
+        let o = Options::default();
         GroupingToml {
             mdc_order: None,
-            next_mdc_when_no_adrg: true,
-            ambiguous_group: false,
-            require_age: true,
-            newborn_max_age_days: 28.0,
-            require_newborn_weight: false,
-            check_gray_principal: true,
+            next_mdc_when_no_adrg: o.next_mdc_when_no_adrg,
+            ambiguous_group: o.ambiguous_group,
+            require_age: o.require_age,
+            newborn_max_age_days: o.newborn_max_age_days,
+            require_newborn_weight: o.require_newborn_weight,
+            check_gray_principal: o.check_gray_principal,
         }
     }
 }
@@ -313,7 +301,6 @@ fn parse_system(s: &str) -> Option<bool> {
 
 struct RawList {
     is_dx: bool,
-    line: usize,
     exact: Vec<String>,
     prefix: Vec<String>,
 }
@@ -381,7 +368,6 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
         }
         let entry = raw_lists.entry(list.clone()).or_insert_with(|| RawList {
             is_dx,
-            line,
             exact: Vec::new(),
             prefix: Vec::new(),
         });
@@ -574,7 +560,6 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
                 bits.union_with(b);
             }
         }
-        let _ = raw.line;
         list_ids.insert(name.clone(), lists.len() as u32);
         lists.push(CList {
             name: name.clone(),
@@ -585,7 +570,6 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
 
     // Rules.
     let mut unions: FxHashMap<Vec<u32>, u32> = FxHashMap::default();
-    let mut used_lists = vec![false; lists.len()];
     let mut compile_rule = |ck: &mut Checker,
                             file: &str,
                             text: &str,
@@ -626,7 +610,6 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
                         );
                         bad = true;
                     }
-                    used_lists[id as usize] = true;
                     Ok(id)
                 }
             }
@@ -897,15 +880,6 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
     gray.0.iter().for_each(|&i| gray_dx.set(i));
     let mut gray_px = Bits::new(npx);
     gray.1.iter().for_each(|&i| gray_px.set(i));
-    let mut mdc_dx_lists = 0usize;
-    for l in &lists {
-        if l.is_dx {
-            mdc_dx_lists += 1;
-        }
-    }
-    let _ = (mdc_dx_lists, used_lists);
-
-    let order_pos: Vec<usize> = order.clone();
     Ok(Grouper {
         meta,
         options,
@@ -913,7 +887,7 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
         px,
         lists,
         mdcs: mdc_list,
-        mdc_order: order_pos,
+        mdc_order: order,
         adrgs: adrg_list,
         drgs: drg_list,
         cc_level,
