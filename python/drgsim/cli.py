@@ -330,9 +330,7 @@ def demo(tables: str) -> None:
         if raw is None:
             raise TableError("the teaching set has no examples.csv")
         cases = pl.read_csv(raw, infer_schema=False)
-        start = time.perf_counter()
         out = group_frame(cases, ts)
-        seconds = time.perf_counter() - start
     except DrgsimError as e:
         _fail(e)
         return
@@ -345,7 +343,7 @@ def demo(tables: str) -> None:
     ]
     with pl.Config(tbl_rows=100, tbl_width_chars=160, fmt_str_lengths=40):
         click.echo(out.select(show))
-    click.echo(summarise(out, seconds))
+    click.echo(summarise(out))
     if "expected_drg" in out.columns:
         agree = out.filter(pl.col("drg") == pl.col("expected_drg")).height
         click.echo(f"agree with expected: {agree} of {out.height}")
