@@ -670,13 +670,13 @@ class ReferenceGrouper:
             raw["birth_weight_g"],
             raw["los_days"],
         )
+        if age is None and age_days is not None and math.isfinite(age_days) and age_days >= 0:
+            age = float(math.floor(age_days / 365))
         for v in (age, age_days, weight, los):
             if v is not None and (not math.isfinite(v) or v < 0):
                 return invalid("bad_value")
         if age is not None and age > 150:
             return invalid("bad_value")
-        if age is None and age_days is not None:
-            age = float(math.floor(age_days / 365))
         if age is None and opts.require_age:
             return invalid("missing_age")
         if weight == 0:

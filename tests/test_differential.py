@@ -9,21 +9,24 @@ batch is grouped once by :func:`drgsim.group` and case by case by
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
+import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
-from conftest import _import
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from reference_grouper import RESULT_KEYS, And, AtLeast, InLists, Node, Not, Or, ReferenceGrouper
 
 import drgsim
+from conftest import _import
 from drgsim.tables import TableSet
+from reference_grouper import RESULT_KEYS, And, AtLeast, InLists, Node, Not, Or, ReferenceGrouper
 
 ROOT = Path(__file__).resolve().parents[1]
 TEACHING = ROOT / "grouper_tables" / "teaching"
@@ -31,7 +34,7 @@ TEACHING = ROOT / "grouper_tables" / "teaching"
 BATCH = 512
 EXAMPLES = 20
 MIN_CASES = 10_000
-SETS = ["teaching", "chs10", "chs11", "beijing", "yancheng"]
+SETS = ["teaching", "teaching_flipped", "chs10", "chs11", "beijing", "yancheng"]
 
 SCHEMA = {
     "sex": pl.Float64,
@@ -68,6 +71,36 @@ def teaching() -> TableSet:
     if not (TEACHING / "tableset.toml").is_file():
         pytest.skip("grouper_tables/teaching is not written yet")
     return drgsim.tables.load(str(TEACHING))
+
+
+#: Every [grouping] option of the teaching set turned the other way, MDCs tried A to Z.
+FLIPPED_OPTIONS = {
+    "mdc_order": "[" + ", ".join(f'"{chr(c)}"' for c in range(ord("A"), ord("Z") + 1)) + "]",
+    "next_mdc_when_no_adrg": "false",
+    "ambiguous_group": "false",
+    "require_age": "false",
+    "newborn_max_age_days": "7",
+    "require_newborn_weight": "false",
+    "check_gray_principal": "false",
+}
+
+
+@pytest.fixture(scope="session")
+def teaching_flipped(teaching: TableSet, tmp_path_factory: pytest.TempPathFactory) -> TableSet:
+    """A copy of the teaching set with the other value of every grouping option."""
+    dest = tmp_path_factory.mktemp("flipped") / "teaching-flipped"
+    shutil.copytree(teaching.origin, dest)
+    toml = dest / "tableset.toml"
+    text = toml.read_text(encoding="utf-8").replace(
+        'name = "teaching"', 'name = "teaching-flipped"'
+    )
+    for key, value in FLIPPED_OPTIONS.items():
+        line = f"{key} = {value}"
+        text, n = re.subn(rf"(?m)^{key}\s*=.*$", line, text)
+        if n == 0:
+            text = text.replace("[grouping]\n", f"[grouping]\n{line}\n")
+    toml.write_text(text, encoding="utf-8")
+    return drgsim.tables.load(str(dest))
 
 
 _references: dict[str, ReferenceGrouper] = {}
@@ -118,13 +151,13 @@ mixes = st.builds(
     procedures=st.integers(0, 5),
 )
 
-#: Values step 2 rejects (and 150, which it accepts). NaN and an age above 150 derived from
-#: age_days are left to test_documented_divergences.
+#: Values step 2 rejects, and the boundary age 150 it accepts.
 BAD_NUMBERS = {
-    "age": [-1.0, -0.5, math.inf, -math.inf, 150.0, 150.5, 151.0, 1e9],
-    "age_days": [-1.0, -0.5, math.inf, -math.inf],
-    "birth_weight_g": [-1.0, -0.5, math.inf, -math.inf],
-    "los_days": [-1.0, -0.5, math.inf, -math.inf],
+    "age": [-1.0, -0.5, math.inf, -math.inf, math.nan, 150.0, 150.5, 151.0, 1e9],
+    "age_days": [-1.0, -0.5, math.inf, -math.inf, math.nan, 60_000.0],
+    "birth_weight_g": [-1.0, -0.5, math.inf, -math.inf, math.nan],
+    "los_days": [-1.0, -0.5, math.inf, -math.inf, math.nan],
+    "sex": [math.nan, 3.0],
 }
 GARBAGE = ["", " ", "\u3000", "XYZ.999", "ZZZ", "00.0000", "abc", "A00", "?", "Q99.999x999"]
 
@@ -134,10 +167,23 @@ class CasePool:
 
     def __init__(self, ref: ReferenceGrouper) -> None:
         spell = ref.canonical
+        known_keys = {s: sorted(ref.known[s]) for s in ("dx", "px")}
 
         def codes_of(name: str) -> list[str]:
+            """Exact codes, known codes under each prefix pattern, and codes only a pattern
+            stands for (the pattern itself and made-up continuations)."""
             lst = ref.lists[name]
-            return sorted(spell[lst.system][k] for k in lst.codes)
+            keys = set(lst.codes)
+            for p in lst.prefixes:
+                known = known_keys[lst.system]
+                i = bisect.bisect_left(known, p)
+                while i < len(known) and known[i].startswith(p):
+                    keys.add(known[i])
+                    i += 1
+            out = sorted(spell[lst.system][k] for k in keys)
+            for p in sorted(lst.prefixes):
+                out += [spell[lst.system][p] + tail for tail in ("", ".9", "9.X99")]
+            return out
 
         self.lists = {n: codes_of(n) for n in sorted(ref.lists)}
         self.system = {n: lst.system for n, lst in ref.lists.items()}
@@ -239,7 +285,7 @@ class CasePool:
             r = rnd.random()
             if px_names and (i < len(px_names) or r < 0.5):
                 px.append(self.pick(rnd, mix, "px", [px_names[i % len(px_names)]]))
-            elif r < 0.7:
+            elif r < 0.4:
                 px.append(rnd.choice(self.or_px))
             else:
                 px.append(self.pick(rnd, mix, "px", []))
@@ -355,3 +401,38 @@ def test_rust_agrees_with_reference(set_fixture: str, request: pytest.FixtureReq
 
     batches()
     assert checked >= MIN_CASES, f"{ts.name}: only {checked} cases checked"
+
+
+# ------------------------------------------------------------------------------------------
+# Known divergences between the engine and FORMAT.md, kept visible
+# ------------------------------------------------------------------------------------------
+
+_BASE_CASE: dict[str, Any] = {
+    "sex": 1.0,
+    "age": 45.0,
+    "age_days": None,
+    "birth_weight_g": None,
+    "los_days": 5.0,
+    "discharge_type": 1.0,
+    "dx": ["K35.800x001", "J96.000"],
+    "px": ["47.0100"],
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"age": math.nan}, "bad_value"),
+        ({"age_days": math.nan}, "bad_value"),
+        ({"birth_weight_g": math.nan}, "bad_value"),
+        ({"los_days": math.nan}, "bad_value"),
+        ({"sex": math.nan}, "invalid_sex"),
+        ({"age": None, "age_days": 60_000.0}, "bad_value"),
+        ({"age": None, "age_days": 3_650.0}, None),
+    ],
+)
+def test_edge_values(teaching: TableSet, change: dict[str, Any], reason: str | None) -> None:
+    """NaN values and an age derived from age_days, pinned one by one (FORMAT.md step 2)."""
+    case = {**_BASE_CASE, **change}
+    compare_batch(teaching, reference_for(teaching), [case])
+    assert reference_for(teaching).group(case)["reason"] == reason

@@ -65,12 +65,13 @@ def group_frame(
     trace: bool = False,
     columns: Mapping[str, str] | None = None,
     provenance: bool = False,
+    threads: int | None = None,
 ) -> pl.DataFrame:
     """Group a Polars DataFrame; see :func:`group`."""
     ts = load(tables)
     mapping = resolve_columns(df.schema, columns)
     canon = canonical_frame(df, mapping)
-    result = pl.DataFrame(ts.grouper.group_arrow(canon, trace=trace))
+    result = pl.DataFrame(ts.grouper.group_arrow(canon, trace=trace, threads=threads))
     if result.height != df.height:  # the engine guarantees this; keep the promise checked
         raise InputError(f"engine returned {result.height} rows for {df.height} input rows")
     keep = [c for c in df.columns if c not in result.columns]
@@ -90,6 +91,7 @@ def group(
     trace: bool = False,
     columns: Mapping[str, str] | None = None,
     provenance: bool = False,
+    threads: int | None = None,
 ) -> F:
     """Group cases into MDC, ADRG and DRG.
 
@@ -106,6 +108,8 @@ def group(
         Explicit ``{canonical: actual}`` column choices.
     provenance : bool, default False
         Add ``tables_name`` and ``tables_hash`` columns.
+    threads : int, optional
+        Number of threads (default: all cores, or ``RAYON_NUM_THREADS``).
 
     Returns
     -------
@@ -137,7 +141,9 @@ def group(
     (2, ['message', 'mdc', 'adrg', 'drg', 'cc_level', 'cc_code'])
     """
     df, kind = _to_polars(frame)
-    out = group_frame(df, tables, trace=trace, columns=columns, provenance=provenance)
+    out = group_frame(
+        df, tables, trace=trace, columns=columns, provenance=provenance, threads=threads
+    )
     return _from_polars(out, kind)  # type: ignore[no-any-return]
 
 

@@ -29,7 +29,9 @@ fn main() {
         }
     }
     sets.sort();
-    let mut out = String::from("/// Built-in sets: (name, [(file, bytes)]).\npub static SETS: &[(&str, SetFiles)] = &[\n");
+    let mut out = String::from(
+        "/// Built-in sets: (name, [(file, bytes)]).\npub static SETS: &[(&str, SetFiles)] = &[\n",
+    );
     for (name, files) in &sets {
         let _ = writeln!(out, "    ({name:?}, &[");
         for f in files {

@@ -1,6 +1,7 @@
-//! Throughput of batch grouping on the built-in teaching set (synthetic cases from its lists).
+//! Throughput of batch grouping on synthetic cases drawn from a table set's own code lists.
 //!
-//! `cargo bench -p drgsim-core` — compares one thread with all threads in the same run.
+//! `make bench` imports `chs-drg-1.1` and points `DRGSIM_BENCH_TABLES` at it; without it the
+//! built-in teaching set is used. One thread and all threads are compared in the same run.
 
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -59,7 +60,13 @@ fn cases(g: &Grouper, n: usize) -> RecordBatch {
 }
 
 fn bench(c: &mut Criterion) {
-    let g = tables::compile(&builtin::files("teaching").expect("teaching set")).expect("compiles");
+    let g = match std::env::var_os("DRGSIM_BENCH_TABLES") {
+        Some(dir) => drgsim_core::load_dir(std::path::Path::new(&dir)).expect("bench tables load"),
+        None => {
+            tables::compile(&builtin::files("teaching").expect("teaching set")).expect("compiles")
+        }
+    };
+    eprintln!("table set: {} ({} ADRG)", g.meta.name, g.adrgs.len());
     let n = 200_000;
     let b = cases(&g, n);
     let mut group = c.benchmark_group("group_batch");

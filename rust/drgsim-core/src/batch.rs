@@ -90,7 +90,7 @@ impl<'a> Num<'a> {
     fn get(&self, i: usize) -> Result<Option<f64>, &'a str> {
         match self {
             Num::Absent => Ok(None),
-            Num::F64(a) => Ok(a.is_valid(i).then(|| a.value(i)).filter(|v| !v.is_nan())),
+            Num::F64(a) => Ok(a.is_valid(i).then(|| a.value(i))),
             Num::Any(a) => {
                 if a.is_null(i) {
                     return Ok(None);

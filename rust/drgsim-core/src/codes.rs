@@ -38,12 +38,15 @@ pub fn normalise(code: &str) -> Cow<'_, str> {
 #[derive(Debug, Default, Clone)]
 pub struct CodeTable {
     ids: FxHashMap<Box<str>, u32>,
+    /// The same ids keyed by the packed bytes of keys of at most 16 bytes (no string compare).
+    short: FxHashMap<u128, u32>,
     canonical: Vec<Box<str>>,
     /// Prefix patterns: normalised prefix -> synthetic id.
     prefixes: FxHashMap<Box<str>, u32>,
     max_prefix_len: usize,
     /// Input-code maps: normalised input -> id of the grouper code.
     maps: FxHashMap<Box<str>, u32>,
+    short_maps: FxHashMap<u128, u32>,
 }
 
 /// How an input code was resolved.
@@ -78,6 +81,9 @@ impl CodeTable {
             return id;
         }
         let id = self.canonical.len() as u32;
+        if let Some(p) = pack(key.as_bytes()) {
+            self.short.insert(p, id);
+        }
         self.ids.insert(key.into(), id);
         self.canonical.push(code.trim().into());
         id
@@ -98,7 +104,11 @@ impl CodeTable {
 
     /// Register an input-code map (applied only to codes the table set does not know).
     pub fn add_map(&mut self, input: &str, target: u32) {
-        self.maps.insert(normalise(input).into(), target);
+        let key = normalise(input);
+        if let Some(p) = pack(key.as_bytes()) {
+            self.short_maps.insert(p, target);
+        }
+        self.maps.insert(key.into(), target);
     }
 
     /// Id of a code spelled exactly (after normalisation), if interned.
@@ -151,32 +161,51 @@ impl CodeTable {
     /// Resolve an input code: known code, else input-code map, else prefix pattern.
     #[inline]
     pub fn resolve(&self, code: &str) -> Resolved {
-        // Fast path: a short ASCII code is upper-cased into a stack buffer (no allocation).
+        // Fast path: a short ASCII code is upper-cased and packed into an integer key.
         let t = code.trim_ascii();
-        if t.len() <= 48 && t.is_ascii() {
-            let mut buf = [0u8; 48];
+        if t.len() <= 16 && t.is_ascii() {
+            let mut buf = [0u8; 16];
             for (d, s) in buf.iter_mut().zip(t.bytes()) {
                 *d = s.to_ascii_uppercase();
             }
-            if let Ok(key) = std::str::from_utf8(&buf[..t.len()]) {
-                return self.resolve_key(key);
+            let p = u128::from_le_bytes(buf);
+            if let Some(&id) = self.short.get(&p) {
+                return Resolved::Known(id);
             }
+            if let Some(&id) = self.short_maps.get(&p) {
+                return Resolved::Mapped(id);
+            }
+            return match std::str::from_utf8(&buf[..t.len()])
+                .ok()
+                .and_then(|k| self.longest_prefix(k))
+            {
+                Some(id) => Resolved::Prefix(id),
+                None => Resolved::Unknown,
+            };
         }
-        self.resolve_key(&normalise(code))
-    }
-
-    fn resolve_key(&self, key: &str) -> Resolved {
-        if let Some(&id) = self.ids.get(key) {
+        let key = normalise(code);
+        if let Some(&id) = self.ids.get(key.as_ref()) {
             return Resolved::Known(id);
         }
-        if let Some(&id) = self.maps.get(key) {
+        if let Some(&id) = self.maps.get(key.as_ref()) {
             return Resolved::Mapped(id);
         }
-        match self.longest_prefix(key) {
+        match self.longest_prefix(&key) {
             Some(id) => Resolved::Prefix(id),
             None => Resolved::Unknown,
         }
     }
+}
+
+/// Pack a key of at most 16 bytes into an integer (zero-padded); longer keys give `None`.
+#[inline]
+fn pack(key: &[u8]) -> Option<u128> {
+    if key.len() > 16 {
+        return None;
+    }
+    let mut buf = [0u8; 16];
+    buf[..key.len()].copy_from_slice(key);
+    Some(u128::from_le_bytes(buf))
 }
 
 /// A fixed-size bit set over the ids of one code system.

@@ -179,12 +179,13 @@ impl Grouper {
 
     /// Group an Arrow stream (an object with `__arrow_c_stream__`); returns an Arrow stream
     /// of the result columns, one row per input row, in input order.
-    #[pyo3(signature = (data, trace=false))]
+    #[pyo3(signature = (data, trace=false, threads=None))]
     fn group_arrow(
         &self,
         py: Python<'_>,
         data: &Bound<'_, PyAny>,
         trace: bool,
+        threads: Option<usize>,
     ) -> PyResult<ArrowStream> {
         let capsule = data.call_method0("__arrow_c_stream__")?;
         let capsule = capsule
@@ -204,13 +205,28 @@ impl Grouper {
                     )
                 })?;
         let g = self.inner.clone();
+        let pool = match threads {
+            Some(n) => Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n.max(1))
+                    .build()
+                    .map_err(|e| PyTypeError::new_err(format!("cannot start {n} threads: {e}")))?,
+            ),
+            None => None,
+        };
         let out: Result<Vec<RecordBatch>, String> = py.detach(move || {
-            let mut out = Vec::new();
-            for b in reader {
-                let b = b.map_err(|e| format!("cannot read the Arrow stream: {e}"))?;
-                out.extend(batch::group_batch(&g, &b, trace).map_err(|e| e.to_string())?);
+            let run = || {
+                let mut out = Vec::new();
+                for b in reader {
+                    let b = b.map_err(|e| format!("cannot read the Arrow stream: {e}"))?;
+                    out.extend(batch::group_batch(&g, &b, trace).map_err(|e| e.to_string())?);
+                }
+                Ok(out)
+            };
+            match &pool {
+                Some(p) => p.install(run),
+                None => run(),
             }
-            Ok(out)
         });
         let out = out.map_err(|m| exception(py, "InputError", m, None))?;
         Ok(ArrowStream {
