@@ -53,7 +53,16 @@ impl<'a> Str<'a> {
 enum Num<'a> {
     Absent,
     F64(&'a arrow_array::Float64Array),
-    Any(ArrayRef),
+    F32(&'a arrow_array::Float32Array),
+    I64(&'a arrow_array::Int64Array),
+    I32(&'a arrow_array::Int32Array),
+    I16(&'a arrow_array::Int16Array),
+    I8(&'a arrow_array::Int8Array),
+    U64(&'a arrow_array::UInt64Array),
+    U32(&'a arrow_array::UInt32Array),
+    U16(&'a arrow_array::UInt16Array),
+    U8(&'a arrow_array::UInt8Array),
+    Bool(&'a arrow_array::BooleanArray),
     Str(Str<'a>),
 }
 
@@ -63,16 +72,16 @@ impl<'a> Num<'a> {
         Ok(match a.data_type() {
             DataType::Null => Num::Absent,
             DataType::Float64 => Num::F64(a.as_primitive::<Float64Type>()),
-            DataType::Int8
-            | DataType::Int16
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::UInt8
-            | DataType::UInt16
-            | DataType::UInt32
-            | DataType::UInt64
-            | DataType::Float32
-            | DataType::Boolean => Num::Any(a.clone()),
+            DataType::Float32 => Num::F32(a.as_primitive::<Float32Type>()),
+            DataType::Int64 => Num::I64(a.as_primitive::<Int64Type>()),
+            DataType::Int32 => Num::I32(a.as_primitive::<Int32Type>()),
+            DataType::Int16 => Num::I16(a.as_primitive::<Int16Type>()),
+            DataType::Int8 => Num::I8(a.as_primitive::<Int8Type>()),
+            DataType::UInt64 => Num::U64(a.as_primitive::<UInt64Type>()),
+            DataType::UInt32 => Num::U32(a.as_primitive::<UInt32Type>()),
+            DataType::UInt16 => Num::U16(a.as_primitive::<UInt16Type>()),
+            DataType::UInt8 => Num::U8(a.as_primitive::<UInt8Type>()),
+            DataType::Boolean => Num::Bool(a.as_boolean()),
             _ => match Str::of(a.as_ref()) {
                 Some(s) => Num::Str(s),
                 None => {
@@ -88,27 +97,24 @@ impl<'a> Num<'a> {
     /// The value of row i; `Err` holds the text that is not a number.
     #[inline]
     fn get(&self, i: usize) -> Result<Option<f64>, &'a str> {
+        macro_rules! prim {
+            ($a:expr) => {
+                Ok($a.is_valid(i).then(|| $a.value(i) as f64))
+            };
+        }
         match self {
             Num::Absent => Ok(None),
-            Num::F64(a) => Ok(a.is_valid(i).then(|| a.value(i))),
-            Num::Any(a) => {
-                if a.is_null(i) {
-                    return Ok(None);
-                }
-                Ok(Some(match a.data_type() {
-                    DataType::Int8 => a.as_primitive::<Int8Type>().value(i) as f64,
-                    DataType::Int16 => a.as_primitive::<Int16Type>().value(i) as f64,
-                    DataType::Int32 => a.as_primitive::<Int32Type>().value(i) as f64,
-                    DataType::Int64 => a.as_primitive::<Int64Type>().value(i) as f64,
-                    DataType::UInt8 => a.as_primitive::<UInt8Type>().value(i) as f64,
-                    DataType::UInt16 => a.as_primitive::<UInt16Type>().value(i) as f64,
-                    DataType::UInt32 => a.as_primitive::<UInt32Type>().value(i) as f64,
-                    DataType::UInt64 => a.as_primitive::<UInt64Type>().value(i) as f64,
-                    DataType::Float32 => a.as_primitive::<Float32Type>().value(i) as f64,
-                    DataType::Boolean => f64::from(u8::from(a.as_boolean().value(i))),
-                    _ => return Ok(None),
-                }))
-            }
+            Num::F64(a) => prim!(a),
+            Num::F32(a) => prim!(a),
+            Num::I64(a) => prim!(a),
+            Num::I32(a) => prim!(a),
+            Num::I16(a) => prim!(a),
+            Num::I8(a) => prim!(a),
+            Num::U64(a) => prim!(a),
+            Num::U32(a) => prim!(a),
+            Num::U16(a) => prim!(a),
+            Num::U8(a) => prim!(a),
+            Num::Bool(a) => Ok(a.is_valid(i).then(|| f64::from(u8::from(a.value(i))))),
             Num::Str(s) => match s.get(i).map(str::trim) {
                 None | Some("") => Ok(None),
                 Some(t) => t
@@ -172,7 +178,8 @@ impl<'a> Codes<'a> {
     #[inline]
     fn each(&self, i: usize, mut f: impl FnMut(&'a str)) {
         let mut emit = |s: &'a str| {
-            let t = s.trim();
+            let t = s.trim_ascii();
+            let t = if t.is_ascii() { t } else { t.trim() };
             if !t.is_empty() {
                 f(t)
             }
