@@ -236,7 +236,7 @@ def tables_check(name: str) -> None:
 
 
 @tables_cmd.command("import")
-@click.argument("source_format", type=click.Choice(["opendrg"]))
+@click.argument("source_format", type=click.Choice(sorted(tables_mod.IMPORTERS)))
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--name", required=True, help="Name of the new table set.")
 @click.option("--force", is_flag=True, help="Replace an existing set of that name.")
@@ -264,8 +264,8 @@ def tables_import(
 ) -> None:
     """Import DIRECTORY (in SOURCE_FORMAT layout) as table set NAME."""
     try:
-        ts, report = tables_mod.import_opendrg(
-            directory, name, dest_root=dest_root, overwrite=force, icd_dir=icd_dir
+        ts, report = tables_mod.import_tables(
+            source_format, directory, name, dest_root=dest_root, overwrite=force, icd_dir=icd_dir
         )
     except (DrgsimError, OSError) as e:
         _fail(e)

@@ -32,6 +32,7 @@ __all__ = [
     "TableSet",
     "check",
     "import_opendrg",
+    "import_tables",
     "list_sets",
     "load",
     "user_tables_dir",
@@ -201,7 +202,15 @@ def list_sets() -> list[tuple[str, str, str]]:
     return out
 
 
-def import_opendrg(
+#: Source layouts ``drgsim tables import`` understands: name -> importer module.
+IMPORTERS: dict[str, str] = {
+    "opendrg": "drgsim.tables.importers.opendrg",
+    "chs20": "drgsim.tables.importers.chs20",
+}
+
+
+def import_tables(
+    source_format: str,
     src: str | os.PathLike[str],
     name: str,
     *,
@@ -209,12 +218,15 @@ def import_opendrg(
     overwrite: bool = False,
     icd_dir: str | os.PathLike[str] | None = None,
 ) -> tuple[TableSet, Any]:
-    """Import a rule folder in the opendrg layout into the user tables directory.
+    """Import a rule folder of another layout into the user tables directory.
 
     Parameters
     ----------
+    source_format : {"opendrg", "chs20"}
+        ``opendrg``: the CSV layout of the CHS-DRG 1.x folders (1.0, 1.1, 北京, 盐城);
+        ``chs20``: the national CHS-DRG 2.0 folder (JSON originals and flattened CSVs).
     src : path
-        Folder with ``adrg_conditions.csv``, ``mdc_conditions.csv``, ``DRG.csv`` ...
+        The source folder.
     name : str
         Name of the new set (its folder name under the user tables directory).
     dest_root : path, optional
@@ -229,11 +241,16 @@ def import_opendrg(
     (TableSet, ImportReport)
         The loaded, checked set and the importer's report.
     """
-    from drgsim.tables.importers.opendrg import import_opendrg as _imp
+    import importlib
 
+    if source_format not in IMPORTERS:
+        raise TableNotFoundError(
+            f"unknown source format {source_format!r}; known: {', '.join(IMPORTERS)}"
+        )
+    module = importlib.import_module(IMPORTERS[source_format])
     root = Path(dest_root) if dest_root is not None else user_tables_dir()
     dest = root / name
-    report = _imp(
+    report = getattr(module, f"import_{source_format}")(
         Path(src),
         dest,
         name,
@@ -241,3 +258,17 @@ def import_opendrg(
         overwrite=overwrite,
     )
     return load(str(dest)), report
+
+
+def import_opendrg(
+    src: str | os.PathLike[str],
+    name: str,
+    *,
+    dest_root: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    icd_dir: str | os.PathLike[str] | None = None,
+) -> tuple[TableSet, Any]:
+    """Import a folder in the opendrg layout; see :func:`import_tables`."""
+    return import_tables(
+        "opendrg", src, name, dest_root=dest_root, overwrite=overwrite, icd_dir=icd_dir
+    )
