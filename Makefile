@@ -26,10 +26,16 @@ test: dev lint
 	cargo test -p drgsim-core --release
 	$(PY) -m pytest -q
 
-## Benchmarks (criterion for the core, pytest-benchmark for the Python API).
+## Benchmarks: headline figures (throughput per core, scaling, memory), pytest-benchmark,
+## and criterion for the core, all on synthetic cases from the chs-drg-1.1 code lists.
+BENCH_ROOT := $(CURDIR)/target/bench-tables
 bench: dev
-	cargo bench -p drgsim-core
-	$(PY) -m pytest benches -m benchmark --benchmark-only -p no:doctest
+	mkdir -p $(BENCH_ROOT)
+	$(PY) -m drgsim.tables.importers.opendrg ../shared/reference/chs-drg-1.1 $(BENCH_ROOT)/chs-drg-1.1 chs-drg-1.1 --overwrite > /dev/null
+	DRGSIM_BENCH_ROOT=$(BENCH_ROOT) $(PY) benches/figures.py
+	DRGSIM_BENCH_ROOT=$(BENCH_ROOT) $(PY) -m pytest benches -o addopts="" -p no:cacheprovider -m benchmark -q \
+		--benchmark-columns=min,mean,rounds --benchmark-sort=name
+	DRGSIM_BENCH_TABLES=$(BENCH_ROOT)/chs-drg-1.1 cargo bench -p drgsim-core --bench group
 
 ## Regenerate tests/conformance/README.md from ../shared/reference.
 conformance: dev

@@ -88,20 +88,26 @@ def main() -> None:
     print(f"{'run':<44} {'seconds':>8} {'cases/s':>12}")
     for name, sec in rows.items():
         print(f"{name:<44} {sec:>8.3f} {N / sec:>12,.0f}")
-    print(f"{'pure-Python reference grouper (5,000 cases)':<44} {py_time:>8.3f} "
-          f"{sample_n / py_time:>12,.0f}")
+    print(
+        f"{'pure-Python reference grouper (5,000 cases)':<44} {py_time:>8.3f} "
+        f"{sample_n / py_time:>12,.0f}"
+    )
     for dist in ("skewed", "uniform"):
         one, two = rows[f"engine, 1 thread, {dist}"], rows[f"engine, 2 threads, {dist}"]
         print(f"scaling 1 -> 2 threads ({dist}): {one / two:.2f}x")
-    print(f"engine (1 thread, skewed) vs pure-Python grouper: "
-          f"{(N / rows['engine, 1 thread, skewed']) / (sample_n / py_time):,.0f}x")
+    print(
+        f"engine (1 thread, skewed) vs pure-Python grouper: "
+        f"{(N / rows['engine, 1 thread, skewed']) / (sample_n / py_time):,.0f}x"
+    )
     probe = subprocess.run(
         [sys.executable, __file__, "--memory", str(N)], capture_output=True, text=True, check=True
     )
     mem = json.loads(probe.stdout.strip().splitlines()[-1])
-    print(f"peak memory building and grouping {N:,} cases: {mem['peak']:.0f} MiB "
-          f"(tables loaded: {mem['tables_loaded']:.0f} MiB, cases built: "
-          f"{mem['cases_built']:.0f} MiB)")
+    print(
+        f"peak memory building and grouping {N:,} cases: {mem['peak']:.0f} MiB "
+        f"(tables loaded: {mem['tables_loaded']:.0f} MiB, cases built: "
+        f"{mem['cases_built']:.0f} MiB)"
+    )
 
 
 if __name__ == "__main__":

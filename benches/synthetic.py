@@ -59,8 +59,14 @@ def cases(ts: TableSet, n: int, seed: int = 42, skewed: bool = True) -> pl.DataF
     defeats the CPU caches and gives the engine its slowest realistic-looking input.
     """
     lists = ts.lists()
-    principal = sorted({c for name, sys_, _ in lists if sys_ == "dx" and name.startswith("MDC")
-                        for c in ts.list_codes(name)})
+    principal = sorted(
+        {
+            c
+            for name, sys_, _ in lists
+            if sys_ == "dx" and name.startswith("MDC")
+            for c in ts.list_codes(name)
+        }
+    )
     secondary = sorted({c for name, sys_, _ in lists if sys_ == "dx" for c in ts.list_codes(name)})
     procedures = sorted({c for name, sys_, _ in lists if sys_ == "px" for c in ts.list_codes(name)})
     principal = [c for c in principal if not c.endswith("*")] or secondary
@@ -68,26 +74,34 @@ def cases(ts: TableSet, n: int, seed: int = 42, skewed: bool = True) -> pl.DataF
     procedures = [c for c in procedures if not c.endswith("*")]
     s = seed
     age = _ints(0, 95, n, s + 1)
-    frame = pl.DataFrame({
-        "sex": _ints(1, 3, n, s + 2),
-        "age": age,
-        "age_days": age * 365 + _ints(0, 365, n, s + 3),
-        "birth_weight_g": _ints(600, 4600, n, s + 4).cast(pl.Float64),
-        "los_days": _ints(1, 31, n, s + 5),
-        "discharge_type": pl.Series([1] * 18 + [2, 5]).sample(n, with_replacement=True, seed=s + 6),
-        "_ndx": _ints(1, 6, n, s + 7),
-        "_npx": _ints(0, 4, n, s + 8),
-        "_d0": _pick(principal, n, s + 10, skewed),
-        **{f"_d{i}": _pick(secondary, n, s + 10 + i, skewed) for i in range(1, 5)},
-        **{f"_p{i}": _pick(procedures, n, s + 20 + i, skewed) for i in range(3)},
-    })
+    frame = pl.DataFrame(
+        {
+            "sex": _ints(1, 3, n, s + 2),
+            "age": age,
+            "age_days": age * 365 + _ints(0, 365, n, s + 3),
+            "birth_weight_g": _ints(600, 4600, n, s + 4).cast(pl.Float64),
+            "los_days": _ints(1, 31, n, s + 5),
+            "discharge_type": pl.Series([1] * 18 + [2, 5]).sample(
+                n, with_replacement=True, seed=s + 6
+            ),
+            "_ndx": _ints(1, 6, n, s + 7),
+            "_npx": _ints(0, 4, n, s + 8),
+            "_d0": _pick(principal, n, s + 10, skewed),
+            **{f"_d{i}": _pick(secondary, n, s + 10 + i, skewed) for i in range(1, 5)},
+            **{f"_p{i}": _pick(procedures, n, s + 20 + i, skewed) for i in range(3)},
+        }
+    )
     return frame.select(
         "sex",
         "age",
-        pl.when(pl.col("age") == 0).then(pl.col("age_days") % 365).otherwise(None).alias(
-            "age_days"),
-        pl.when(pl.col("age") == 0).then(pl.col("birth_weight_g")).otherwise(None).alias(
-            "birth_weight_g"),
+        pl.when(pl.col("age") == 0)
+        .then(pl.col("age_days") % 365)
+        .otherwise(None)
+        .alias("age_days"),
+        pl.when(pl.col("age") == 0)
+        .then(pl.col("birth_weight_g"))
+        .otherwise(None)
+        .alias("birth_weight_g"),
         "los_days",
         "discharge_type",
         pl.concat_list([f"_d{i}" for i in range(5)]).list.head(pl.col("_ndx")).alias("dx"),

@@ -114,6 +114,54 @@ pub struct Grouper {
     pub gray_dx: Bits,
     pub gray_px: Bits,
     pub n_exclusion_tables: usize,
+    /// Per principal-diagnosis id: bit k set when the k-th MDC of `mdc_order` can hold for it
+    /// (its rule needs a principal diagnosis list holding the code, or needs none). Empty when
+    /// there are more than 64 MDCs.
+    pub mdc_candidates: Vec<u64>,
+}
+
+/// A list the principal diagnosis must be in for a rule to hold, if the rule has one.
+pub fn needed_principal_dx(e: &Expr<u32>) -> Option<Vec<u32>> {
+    match e {
+        Expr::In(Subject::PrincipalDx, lists) => Some(lists.clone()),
+        Expr::And(v) => v.iter().find_map(needed_principal_dx),
+        Expr::Or(v) => {
+            let mut all = Vec::new();
+            for x in v {
+                all.extend(needed_principal_dx(x)?);
+            }
+            Some(all)
+        }
+        _ => None,
+    }
+}
+
+impl Grouper {
+    /// Precompute [`Grouper::mdc_candidates`].
+    pub fn index_mdcs(&mut self) {
+        if self.mdc_order.len() > 64 {
+            self.mdc_candidates.clear();
+            return;
+        }
+        let n = self.dx.len();
+        let mut cand = vec![0u64; n];
+        for (k, &m) in self.mdc_order.iter().enumerate() {
+            let bit = 1u64 << k;
+            match needed_principal_dx(&self.mdcs[m].when) {
+                None => cand.iter_mut().for_each(|c| *c |= bit),
+                Some(lists) => {
+                    for l in lists {
+                        for id in self.lists[l as usize].bits.iter() {
+                            if let Some(c) = cand.get_mut(id as usize) {
+                                *c |= bit;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.mdc_candidates = cand;
+    }
 }
 
 /// Outcome class of a case.
@@ -491,9 +539,15 @@ impl Grouper {
         let (cc_level, cc_code) = self.cc_of(case, trace.as_deref_mut());
         let cx = Ctx { case, cc_level };
         let mut first_mdc = NONE;
-        for &m in &self.mdc_order {
+        let candidates = self
+            .mdc_candidates
+            .get(principal as usize)
+            .copied()
+            .unwrap_or(u64::MAX);
+        for (k, &m) in self.mdc_order.iter().enumerate() {
             let mdc = &self.mdcs[m];
-            if !self.eval(&mdc.when, &cx) {
+            let possible = trace.is_some() || candidates & (1u64 << (k & 63)) != 0;
+            if !possible || !self.eval(&mdc.when, &cx) {
                 tr!(
                     "mdc",
                     format!("MDC{}", mdc.code),

@@ -880,7 +880,8 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
     gray.0.iter().for_each(|&i| gray_dx.set(i));
     let mut gray_px = Bits::new(npx);
     gray.1.iter().for_each(|&i| gray_px.set(i));
-    Ok(Grouper {
+    let mut g = Grouper {
+        mdc_candidates: Vec::new(),
         meta,
         options,
         dx,
@@ -896,7 +897,9 @@ pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
         gray_dx,
         gray_px,
         n_exclusion_tables: table_ids.len(),
-    })
+    };
+    g.index_mdcs();
+    Ok(g)
 }
 
 fn merge_unions(
