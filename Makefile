@@ -20,6 +20,7 @@ lint:
 	cargo clippy --workspace --all-targets --release -- -D warnings
 	$(PY) -m ruff check python tests benches
 	$(PY) -m ruff format --check python tests benches
+	$(PY) -m mypy
 
 ## Install the test tools, then run every check and test: lints, Rust tests, pytest.
 test: dev lint

@@ -113,3 +113,29 @@ def test_explain_command(runner, reference):
     r = runner.invoke(main, ["explain", "--age", "67", "--dx", "I63.900|J96.000"])
     assert r.exit_code == 0, r.output
     assert "MDC" in r.output and "结果 result" in r.output
+
+
+def test_progress_bar_on_large_inputs(runner, reference, tmp_path, monkeypatch):
+    import drgsim.cli as cli
+
+    monkeypatch.setattr(cli, "PROGRESS_ROWS", 1000)
+    r = runner.invoke(
+        main,
+        [
+            "tables",
+            "import",
+            "opendrg",
+            str(reference / "yancheng-2023"),
+            "--name",
+            "yancheng-2023",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    cases = reference / "cases" / "yancheng_hospital_9728_cases_with_insurance_drg.csv"
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    r = runner.invoke(main, ["group", str(cases), "-t", "yancheng-2023", "-o", str(a)])
+    assert r.exit_code == 0, r.output
+    assert "grouping" in r.output and "cases/s" in r.output
+    r = runner.invoke(main, ["group", str(cases), "-t", "yancheng-2023", "-o", str(b), "-q"])
+    assert r.exit_code == 0 and r.output == ""
+    assert pl.read_parquet(a).equals(pl.read_parquet(b))

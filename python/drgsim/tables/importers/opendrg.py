@@ -1153,8 +1153,7 @@ class _ListRegistry:
         existing = self.lists.get(name)
         if existing is not None:
             return name
-        seen: set[str] = set()
-        unique = [c for c in codes if not (c in seen or seen.add(c))]
+        unique = list(dict.fromkeys(codes))  # first occurrence wins, order kept
         self.lists[name] = _CodeList(name, system, unique)
         return name
 
