@@ -58,15 +58,11 @@ def write_frame(
     if suffix in (".parquet", ".pq"):
         df.write_parquet(tmp, metadata=dict(metadata or {}))
     elif suffix == ".csv":
-        nested = [c for c, t in df.schema.items() if isinstance(t, (pl.List, pl.Struct))]
+        lists = [c for c, t in df.schema.items() if t == pl.List(pl.String)]
+        nested = [c for c, t in df.schema.items() if t.is_nested() and c not in lists]
         if nested:
-            df = df.with_columns(
-                pl.col(c).cast(pl.List(pl.String)).list.join("|")
-                if isinstance(df.schema[c], pl.List) and df.schema[c].inner == pl.String  # type: ignore[attr-defined]
-                else pl.col(c).cast(pl.String, strict=False)
-                for c in nested
-            )
-        df.write_csv(tmp)
+            raise InputError(f"cannot write nested columns {nested} to CSV; use .parquet")
+        df.with_columns(pl.col(c).list.join("|") for c in lists).write_csv(tmp)
     else:
         raise InputError(f"cannot write {p}: unknown file type {suffix!r} (use .parquet or .csv)")
     tmp.replace(p)
