@@ -17,20 +17,15 @@ def runner(tmp_path, monkeypatch):
     return CliRunner()
 
 
-def test_import_then_group_the_real_cases(runner, reference, tmp_path):
-    r = runner.invoke(
-        main,
-        [
-            "tables",
-            "import",
-            "opendrg",
-            str(reference / "yancheng-2023"),
-            "--name",
-            "yancheng-2023",
-        ],
-    )
+def import_reference(runner, reference, name):
+    r = runner.invoke(main, ["tables", "import", "opendrg", str(reference / name), "--name", name])
     assert r.exit_code == 0, r.output
-    assert "ADRG 376, DRG 628" in r.output
+    return r.output
+
+
+def test_import_then_group_the_real_cases(runner, reference, tmp_path):
+    out = import_reference(runner, reference, "yancheng-2023")
+    assert "ADRG 376, DRG 628" in out
     out = tmp_path / "out.parquet"
     cases = reference / "cases" / "yancheng_hospital_9728_cases_with_insurance_drg.csv"
     r = runner.invoke(main, ["group", str(cases), "-t", "yancheng-2023", "-o", str(out)])
@@ -51,11 +46,7 @@ def test_import_then_group_the_real_cases(runner, reference, tmp_path):
 
 
 def test_tables_list_show_check(runner, reference, tmp_path):
-    r = runner.invoke(
-        main,
-        ["tables", "import", "opendrg", str(reference / "chs-drg-1.1"), "--name", "chs-drg-1.1"],
-    )
-    assert r.exit_code == 0, r.output
+    import_reference(runner, reference, "chs-drg-1.1")
     r = runner.invoke(main, ["tables", "list"])
     assert r.exit_code == 0 and "chs-drg-1.1" in r.output and "teaching" in r.output
     r = runner.invoke(main, ["tables", "show", "chs-drg-1.1"])
@@ -119,18 +110,7 @@ def test_progress_bar_on_large_inputs(runner, reference, tmp_path, monkeypatch):
     import drgsim.cli as cli
 
     monkeypatch.setattr(cli, "PROGRESS_ROWS", 1000)
-    r = runner.invoke(
-        main,
-        [
-            "tables",
-            "import",
-            "opendrg",
-            str(reference / "yancheng-2023"),
-            "--name",
-            "yancheng-2023",
-        ],
-    )
-    assert r.exit_code == 0, r.output
+    import_reference(runner, reference, "yancheng-2023")
     cases = reference / "cases" / "yancheng_hospital_9728_cases_with_insurance_drg.csv"
     a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
     r = runner.invoke(main, ["group", str(cases), "-t", "yancheng-2023", "-o", str(a)])
