@@ -280,6 +280,57 @@ def tables_import(
         click.echo(f"  note: {w}")
 
 
+@main.command("pay")
+@click.argument("input", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-p",
+    "--policy",
+    "policy_path",
+    required=True,
+    help="Policy TOML file, or 'rate' / 'points' for the shipped examples.",
+)
+@click.option(
+    "-w",
+    "--weights",
+    default=None,
+    help="Weights (a built-in set name or a weights CSV); default: the policy's.",
+)
+@tables_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("-q", "--quiet", is_flag=True)
+def pay_cmd(
+    input: Path, policy_path: str, weights: str | None, tables: str, output: Path, quiet: bool
+) -> None:
+    """Pay the cases in INPUT under a policy (grouping them first if they have no 'drg')."""
+    from drgsim.pay import pay, summary
+    from drgsim.policy import example, load_policy
+
+    try:
+        pol = (
+            example(policy_path) if policy_path in ("rate", "points") else load_policy(policy_path)
+        )
+        df = read_cases(input)
+        if "drg" not in df.columns or "status" not in df.columns:
+            df = group_frame(df, tables_mod.load(tables))
+        start = time.perf_counter()
+        out = pay(df, pol, weights)
+        seconds = time.perf_counter() - start
+        write_frame(out, output, metadata={"drgsim.policy": pol.name})
+    except (DrgsimError, OSError) as e:
+        _fail(e)
+        return
+    if not quiet:
+        with pl.Config(
+            tbl_rows=20, tbl_width_chars=120, thousands_separator=True, float_precision=0
+        ):
+            click.echo(summary(out), err=True)
+        click.echo(
+            f"policy {pol.name} ({pol.method}); {out.height} cases in {seconds:.2f} s; "
+            f"wrote {output}",
+            err=True,
+        )
+
+
 @main.command("explain")
 @tables_option
 @click.option("--sex", type=str, default="1", show_default=True)

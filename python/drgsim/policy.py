@@ -1,0 +1,348 @@
+"""Payment policies: a city's DRG payment rules as a readable TOML file.
+
+No city number is built into drgsim: base rates, point values, coefficients, thresholds and
+shares all live in a policy file. Two documented examples ship with the package
+(``drgsim.policy.example("rate")`` and ``example("points")``); ``policies/README.md`` explains
+every field and where the example numbers come from.
+
+Examples
+--------
+>>> from drgsim.policy import example
+>>> p = example("rate")
+>>> p.method, p.rate.base_rate["职工"]
+('rate', 12252.7)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from drgsim.exceptions import DrgsimError
+
+__all__ = [
+    "Bands",
+    "Classes",
+    "Hospital",
+    "Points",
+    "Policy",
+    "PolicyError",
+    "Rate",
+    "example",
+    "load_policy",
+]
+
+PAYMENT_RULES = ("items", "standard", "cost_ratio", "standard_plus_excess")
+
+
+class PolicyError(DrgsimError, ValueError):
+    """A payment policy is malformed; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Rate:
+    """费率法: payment standard = base rate × RW × hospital coefficient.
+
+    Attributes
+    ----------
+    base_rate : dict
+        Base rate (CNY per RW) by insurance type; key ``"*"`` applies to any other type.
+    """
+
+    base_rate: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Points:
+    """点数法: case points = 基准点数 × hospital coefficient; money = points × point value.
+
+    Attributes
+    ----------
+    point_value : dict
+        CNY per point by insurance type (``"*"`` for any other type).
+    scale : float
+        基准点数 = RW × scale when the weights give no points (100 in most cities).
+    """
+
+    point_value: dict[str, float]
+    scale: float = 100.0
+
+
+@dataclass(frozen=True)
+class Hospital:
+    """Hospital coefficients (调整系数 / 医院系数).
+
+    Attributes
+    ----------
+    by_level : dict
+        Coefficient by hospital level (``"三级"``, ``"二级"`` ...).
+    by_hospital : dict
+        Coefficient per hospital id; wins over ``by_level``.
+    level_column, hospital_column : str
+        Case columns holding the level and the hospital id.
+    default : float
+        Coefficient when neither applies.
+    """
+
+    by_level: dict[str, float] = field(default_factory=dict)
+    by_hospital: dict[str, float] = field(default_factory=dict)
+    level_column: str = "hospital_level"
+    hospital_column: str = "hospital_id"
+    default: float = 1.0
+
+
+@dataclass(frozen=True)
+class Bands:
+    """High-multiplier thresholds: by RW band (first band whose ``max_rw`` is not exceeded),
+    optionally overridden by hospital level."""
+
+    rw_bands: tuple[tuple[float, float], ...] = ()
+    by_level: dict[str, float] = field(default_factory=dict)
+    default: float = 3.0
+
+
+@dataclass(frozen=True)
+class Classes:
+    """How cases are classed and paid.
+
+    Attributes
+    ----------
+    high : Bands
+        Cost above ``threshold × standard`` makes a high multiplier case (高倍率).
+    low_threshold : float
+        Cost below ``low_threshold × standard`` makes a low multiplier case (低倍率).
+    high_payment, low_payment : str
+        ``items`` (按项目: the actual cost × ``items_ratio``), ``standard`` (the standard),
+        ``cost_ratio`` (standard × cost/standard, capped at the standard), or
+        ``standard_plus_excess`` (standard + (cost − threshold × standard) × ``excess_ratio``).
+    excess_ratio : float
+        Share of the cost above the high threshold that is paid under ``standard_plus_excess``.
+    items_ratio : float
+        Share of the actual cost paid for cases paid by items.
+    exclude_los_at_most, exclude_los_at_least : float or None
+        Stays this short or this long leave DRG payment (class ``excluded``, paid by items).
+    special_drgs : tuple of str
+        特病单议 groups (also every DRG flagged ``special`` in the weights): class ``special``.
+    special_case_column : str
+        A boolean case column marking cases approved for 特病单议.
+    special_payment : str
+        Payment rule of special cases (``items`` by default).
+    """
+
+    high: Bands = field(default_factory=Bands)
+    low_threshold: float = 0.3
+    high_payment: str = "items"
+    low_payment: str = "items"
+    excess_ratio: float = 1.0
+    items_ratio: float = 1.0
+    exclude_los_at_most: float | None = None
+    exclude_los_at_least: float | None = None
+    special_drgs: tuple[str, ...] = ()
+    special_case_column: str = "special_case"
+    special_payment: str = "items"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A complete payment policy (see ``policies/README.md`` for every field).
+
+    Attributes
+    ----------
+    name, source : str
+        What the policy is and where its numbers come from.
+    method : {"rate", "points"}
+        费率法 or 点数法.
+    weights : str or None
+        Where the weights come from: a built-in set name (``teaching``), or a weights CSV in
+        the project format (a path relative to the policy file).
+    insurance_column, cost_column, los_column : str
+        Case columns holding the insurance type, the actual cost and the length of stay.
+    fund_share : dict
+        Share of a paid amount that the fund pays, by insurance type (``"*"`` for others);
+        the rest is the patient's part.
+    reserve_share : float
+        Share of the DRG payment withheld as a reserve (预留/质量保证金).
+    """
+
+    name: str
+    method: str
+    rate: Rate | None
+    points: Points | None
+    hospital: Hospital
+    classes: Classes
+    weights: str | None = None
+    source: str = ""
+    insurance_column: str = "insurance_type"
+    cost_column: str = "total_cost"
+    los_column: str = "los_days"
+    fund_share: dict[str, float] = field(default_factory=dict)
+    reserve_share: float = 0.0
+    path: Path | None = None
+
+
+def _num(d: dict[str, Any], key: str, where: str, default: float | None = None) -> float:
+    v = d.get(key, default)
+    if v is None:
+        raise PolicyError(f"{where}: '{key}' is required")
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise PolicyError(f"{where}: '{key}' must be a number, not {v!r}")
+    return float(v)
+
+
+def _by_type(v: Any, where: str, allow_empty: bool = False) -> dict[str, float]:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return {"*": float(v)}
+    if isinstance(v, dict) and (v or allow_empty):
+        out = {}
+        for k, x in v.items():
+            if isinstance(x, bool) or not isinstance(x, (int, float)):
+                raise PolicyError(f"{where}.{k} must be a number, not {x!r}")
+            out[str(k)] = float(x)
+        return out
+    raise PolicyError(f"{where} must be a number or a table of numbers (by key)")
+
+
+def _rule(v: Any, where: str) -> str:
+    if v not in PAYMENT_RULES:
+        raise PolicyError(f"{where} must be one of {', '.join(PAYMENT_RULES)}, not {v!r}")
+    return str(v)
+
+
+_KEYS = {
+    "policy": {"name", "method", "source", "weights", "insurance_column", "cost_column",
+               "los_column", "reserve_share"},
+    "rate": {"base_rate"},
+    "points": {"point_value", "scale"},
+    "hospital": {"coefficient_by_level", "coefficient", "level_column", "hospital_column",
+                 "default_coefficient"},
+    "classes": {"high_threshold", "high_threshold_by_rw", "high_threshold_by_level",
+                "low_threshold", "high_payment", "low_payment", "excess_ratio", "items_ratio",
+                "exclude_los_at_most", "exclude_los_at_least", "special_drgs",
+                "special_case_column", "special_payment"},
+    "fund": {"share"},
+}  # fmt: skip
+
+
+def parse_policy(data: dict[str, Any], where: str = "policy") -> Policy:
+    """Validate a parsed TOML document into a :class:`Policy`."""
+    for section, value in data.items():
+        if section not in _KEYS:
+            raise PolicyError(f"{where}: unknown section [{section}]; known: {', '.join(_KEYS)}")
+        if not isinstance(value, dict):
+            raise PolicyError(f"{where}: [{section}] must be a table")
+        unknown = set(value) - _KEYS[section]
+        if unknown:
+            raise PolicyError(f"{where}: unknown key(s) {sorted(unknown)} in [{section}]")
+    p = data.get("policy") or {}
+    method = p.get("method")
+    if method not in ("rate", "points"):
+        raise PolicyError(f"{where}: [policy] method must be 'rate' or 'points', not {method!r}")
+    rate = points = None
+    if method == "rate":
+        if "rate" not in data:
+            raise PolicyError(f"{where}: method 'rate' needs a [rate] section with base_rate")
+        rate = Rate(_by_type(data["rate"].get("base_rate"), f"{where}: [rate] base_rate"))
+    else:
+        if "points" not in data:
+            raise PolicyError(f"{where}: method 'points' needs a [points] section")
+        pt = data["points"]
+        points = Points(
+            point_value=_by_type(pt.get("point_value"), f"{where}: [points] point_value"),
+            scale=_num(pt, "scale", f"{where}: [points]", 100.0),
+        )
+    h = data.get("hospital") or {}
+    hospital = Hospital(
+        by_level=_by_type(
+            h["coefficient_by_level"], f"{where}: [hospital] coefficient_by_level", True
+        )
+        if "coefficient_by_level" in h
+        else {},
+        by_hospital=_by_type(h["coefficient"], f"{where}: [hospital] coefficient", True)
+        if "coefficient" in h
+        else {},
+        level_column=str(h.get("level_column", "hospital_level")),
+        hospital_column=str(h.get("hospital_column", "hospital_id")),
+        default=_num(h, "default_coefficient", f"{where}: [hospital]", 1.0),
+    )
+    c = data.get("classes") or {}
+    bands: list[tuple[float, float]] = []
+    for i, b in enumerate(c.get("high_threshold_by_rw", [])):
+        w = f"{where}: [classes] high_threshold_by_rw[{i}]"
+        if not isinstance(b, dict):
+            raise PolicyError(f"{w} must be a table {{max_rw = ..., threshold = ...}}")
+        bands.append((_num(b, "max_rw", w, float("inf")), _num(b, "threshold", w)))
+    by_level = (
+        _by_type(c["high_threshold_by_level"], f"{where}: [classes] high_threshold_by_level")
+        if "high_threshold_by_level" in c
+        else {}
+    )
+    cw = f"{where}: [classes]"
+    classes = Classes(
+        high=Bands(tuple(bands), by_level, _num(c, "high_threshold", cw, 3.0)),
+        low_threshold=_num(c, "low_threshold", cw, 0.3),
+        high_payment=_rule(c.get("high_payment", "items"), f"{cw} high_payment"),
+        low_payment=_rule(c.get("low_payment", "items"), f"{cw} low_payment"),
+        excess_ratio=_num(c, "excess_ratio", cw, 1.0),
+        items_ratio=_num(c, "items_ratio", cw, 1.0),
+        exclude_los_at_most=_num(c, "exclude_los_at_most", cw)
+        if "exclude_los_at_most" in c
+        else None,
+        exclude_los_at_least=_num(c, "exclude_los_at_least", cw)
+        if "exclude_los_at_least" in c
+        else None,
+        special_drgs=tuple(str(x) for x in c.get("special_drgs", [])),
+        special_case_column=str(c.get("special_case_column", "special_case")),
+        special_payment=_rule(c.get("special_payment", "items"), f"{cw} special_payment"),
+    )
+    if classes.low_threshold < 0 or classes.high.default <= 0:
+        raise PolicyError(f"{cw}: thresholds must be positive")
+    fund = data.get("fund") or {}
+    reserve = _num(p, "reserve_share", f"{where}: [policy]", 0.0)
+    if not 0 <= reserve < 1:
+        raise PolicyError(f"{where}: [policy] reserve_share must be in [0, 1)")
+    return Policy(
+        name=str(p.get("name", "")),
+        method=str(method),
+        rate=rate,
+        points=points,
+        hospital=hospital,
+        classes=classes,
+        weights=p.get("weights"),
+        source=str(p.get("source", "")),
+        insurance_column=str(p.get("insurance_column", "insurance_type")),
+        cost_column=str(p.get("cost_column", "total_cost")),
+        los_column=str(p.get("los_column", "los_days")),
+        fund_share=_by_type(fund["share"], f"{where}: [fund] share") if "share" in fund else {},
+        reserve_share=reserve,
+    )
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and validate a policy TOML file.
+
+    Raises
+    ------
+    PolicyError
+        The file is not valid TOML or a field is missing or wrong; the message names both.
+    """
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise PolicyError(f"cannot read policy {p}: {e}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise PolicyError(f"{p}: {e}") from e
+    pol = parse_policy(data, str(p))
+    return Policy(**{**pol.__dict__, "path": p})
+
+
+def example(kind: str = "rate") -> Policy:
+    """One of the shipped, documented example policies: ``rate`` or ``points``."""
+    res = resources.files("drgsim") / "policies" / f"example_{kind}.toml"
+    if not res.is_file():
+        raise PolicyError(f"no example policy {kind!r} (use 'rate' or 'points')")
+    with resources.as_file(res) as p:
+        return load_policy(p)
