@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from drgsim import tables
-from drgsim.pay import load_weights, pay
+from drgsim.payment import load_weights, pay
 from drgsim.policy import example
 
 pytestmark = pytest.mark.benchmark

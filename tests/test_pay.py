@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drgsim.exceptions import ColumnError
-from drgsim.pay import CLASSES, pay, summary
+from drgsim.payment import CLASSES, pay, summary
 from drgsim.policy import PolicyError, example, parse_policy
 
 WEIGHTS = pl.DataFrame(

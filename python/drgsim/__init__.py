@@ -25,6 +25,8 @@ from drgsim.exceptions import (
     TableNotFoundError,
 )
 from drgsim.grouping import RESULT_COLUMNS, Explanation, explain, group
+from drgsim.payment import pay
+from drgsim.policy import Policy, PolicyError, load_policy
 from drgsim.tables import TableSet
 
 __all__ = [
@@ -33,6 +35,8 @@ __all__ = [
     "DrgsimError",
     "Explanation",
     "InputError",
+    "Policy",
+    "PolicyError",
     "TableError",
     "TableImportError",
     "TableNotFoundError",
@@ -40,5 +44,7 @@ __all__ = [
     "__version__",
     "explain",
     "group",
+    "load_policy",
+    "pay",
     "tables",
 ]

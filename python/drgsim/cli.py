@@ -302,7 +302,7 @@ def pay_cmd(
     input: Path, policy_path: str, weights: str | None, tables: str, output: Path, quiet: bool
 ) -> None:
     """Pay the cases in INPUT under a policy (grouping them first if they have no 'drg')."""
-    from drgsim.pay import pay, summary
+    from drgsim.payment import pay, summary
     from drgsim.policy import example, load_policy
 
     try:

@@ -27,7 +27,7 @@ max(cost − threshold × standard, 0) × excess_ratio.
 Examples
 --------
 >>> import polars as pl
->>> from drgsim.pay import pay
+>>> from drgsim.payment import pay
 >>> from drgsim.policy import example
 >>> cases = pl.DataFrame({"drg": ["GE29"], "status": ["ok"], "total_cost": [9000.0],
 ...                       "insurance_type": ["职工"], "hospital_level": ["三级"],
