@@ -2,7 +2,7 @@
 PY ?= python3
 PIP ?= $(PY) -m pip
 
-.PHONY: dev fmt lint test bench conformance demo
+.PHONY: dev fmt lint test bench conformance migration demo
 
 ## Install drgsim in editable mode with the test tools (builds the extension in release).
 dev:
@@ -11,15 +11,15 @@ dev:
 ## Format Rust and Python code.
 fmt:
 	cargo fmt --all
-	$(PY) -m ruff format python tests benches
-	$(PY) -m ruff check --fix python tests benches
+	$(PY) -m ruff format python tests benches reports
+	$(PY) -m ruff check --fix python tests benches reports
 
 ## Check formatting and lints (warnings are errors).
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --release -- -D warnings
-	$(PY) -m ruff check python tests benches
-	$(PY) -m ruff format --check python tests benches
+	$(PY) -m ruff check python tests benches reports
+	$(PY) -m ruff format --check python tests benches reports
 	$(PY) -m mypy
 
 ## Install the test tools, then run every check and test: lints, Rust tests, pytest.
@@ -41,6 +41,10 @@ bench: dev
 ## Regenerate tests/conformance/README.md from ../shared/reference.
 conformance: dev
 	$(PY) tests/conformance/conformance.py
+
+## Regenerate reports/chs-drg-1.1-to-2.0.md (the 1.1 -> 2.0 migration on the real cases).
+migration: dev
+	$(PY) reports/migration.py
 
 demo:
 	$(PIP) install --quiet . && drgsim demo

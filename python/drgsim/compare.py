@@ -41,15 +41,17 @@ class Comparison:
     old, new : str
         Names of the two table sets.
     cases : polars.DataFrame
-        The input columns plus ``{mdc,adrg,drg,status,reason}_old`` and ``..._new`` and the
-        flags ``adrg_changed`` and ``drg_changed``; one row per input row.
+        The input columns plus ``{mdc,adrg,drg,status,reason,message}_old`` and ``..._new``
+        and the flags ``adrg_changed``, ``drg_changed`` and ``drg_renumbered``; one row per
+        input row.
     flows : polars.DataFrame
         ``drg_old``, ``drg_new``, ``cases`` for every pair with a change, largest first.
     ungroupable : polars.DataFrame
         Cases grouped under the old set but not the new: the new ``status``/``reason`` and
         counts.
     summary : dict
-        Counts: cases, changed_adrg, changed_drg, groups_old, groups_new, ungroupable_old,
+        Counts: cases, changed_adrg, changed_drg, renumbered_drg (a new code for a group of
+        the same name), groups_old, groups_new, ungroupable_old,
         ungroupable_new, newly_ungroupable, adrgs_old, adrgs_new.
     """
 
@@ -76,6 +78,7 @@ class Comparison:
             f"| cases | {s['cases']} |",
             f"| ADRG changes | {pct('changed_adrg')} |",
             f"| DRG changes | {pct('changed_drg')} |",
+            f"| of which the same group under a new code (same name) | {pct('renumbered_drg')} |",
             f"| distinct DRGs the cases spread over | {s['groups_old']} → {s['groups_new']} |",
             f"| distinct ADRGs | {s['adrgs_old']} → {s['adrgs_new']} |",
             f"| 0000 (not grouped) | {s['ungroupable_old']} → {s['ungroupable_new']} |",
@@ -143,6 +146,18 @@ def compare(
         drg_changed=pl.col("drg_old") != pl.col("drg_new"),
     )
     names_old, names_new = _names(ts_old), _names(ts_new)
+
+    def plain(col: str, names: dict[str, str]) -> pl.Expr:
+        return (
+            pl.col(col)
+            .replace_strict(names, default=None)
+            .str.replace_many(["／", "（", "）", "，", " "], ["/", "(", ")", ",", ""])
+        )
+
+    cases = cases.with_columns(
+        drg_renumbered=pl.col("drg_changed")
+        & (plain("drg_old", names_old) == plain("drg_new", names_new)).fill_null(False)
+    )
     flows = (
         cases.filter("drg_changed")
         .group_by("drg_old", "drg_new")
@@ -169,6 +184,7 @@ def compare(
         cases=pl.len(),
         changed_adrg=pl.col("adrg_changed").sum(),
         changed_drg=pl.col("drg_changed").sum(),
+        renumbered_drg=pl.col("drg_renumbered").sum(),
         groups_old=grouped("drg_old"),
         groups_new=grouped("drg_new"),
         adrgs_old=pl.col("adrg_old").drop_nulls().n_unique(),
