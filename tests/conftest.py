@@ -45,3 +45,18 @@ def yancheng(imported_root: Path) -> TableSet:
 def chs11(imported_root: Path) -> TableSet:
     """The national CHS-DRG 1.1 rules, imported."""
     return _import("chs-drg-1.1", imported_root)
+
+
+@pytest.fixture(scope="session")
+def chs20_tables(imported_root: Path) -> TableSet:
+    """The national CHS-DRG 2.0 rules, imported from the chs20 layout."""
+    from drgsim.tables import import_tables
+
+    ts, _ = import_tables(
+        "chs20",
+        _reference() / "chs-drg-2.0",
+        "chs-drg-2.0",
+        dest_root=imported_root,
+        overwrite=True,
+    )
+    return ts

@@ -34,7 +34,7 @@ TEACHING = ROOT / "grouper_tables" / "teaching"
 BATCH = 512
 EXAMPLES = 20
 MIN_CASES = 10_000
-SETS = ["teaching", "teaching_flipped", "chs10", "chs11", "beijing", "yancheng"]
+SETS = ["teaching", "teaching_flipped", "chs10", "chs11", "beijing", "yancheng", "chs20_tables"]
 
 SCHEMA = {
     "sex": pl.Float64,

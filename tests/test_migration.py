@@ -10,7 +10,6 @@ import polars as pl
 import pytest
 
 from drgsim.compare import compare
-from drgsim.tables import import_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "reports"))
@@ -18,15 +17,8 @@ import migration  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def comparison(chs11, imported_root):
-    new, _ = import_tables(
-        "chs20",
-        migration.REFERENCE / "chs-drg-2.0",
-        "chs-drg-2.0",
-        dest_root=imported_root,
-        overwrite=True,
-    )
-    return compare(pl.read_csv(migration.CASES, infer_schema=False), chs11, new)
+def comparison(chs11, chs20_tables):
+    return compare(pl.read_csv(migration.CASES, infer_schema=False), chs11, chs20_tables)
 
 
 def test_every_case_grouped_or_reasoned_under_2_0(comparison):
