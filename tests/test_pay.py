@@ -207,3 +207,24 @@ def test_shipped_examples_load_and_pay(kind):
     pol = example(kind)
     out = pay(case(9_000, drg="GE29"), pol)
     assert out["case_class"][0] in CLASSES and out["paid"][0] > 0
+
+
+def test_city_weights_standards_and_coefficients(reference):
+    """盐城2023 gives standards and coefficients by hospital level per DRG; with
+    standards_from_weights a 三级 case is paid that DRG's 三级 standard as it stands."""
+    from drgsim.weights import load_city
+
+    w = load_city(reference / "weights" / "盐城2023.csv")
+    row = w.filter(pl.col("standard_level3").is_not_null() & ~pl.col("special")).row(0, named=True)
+    pol = parse_policy(
+        {
+            "policy": {"name": "yc", "method": "rate"},
+            "rate": {"base_rate": 10_000, "standards_from_weights": True},
+            "hospital": {"coefficients_from_weights": True},
+            "classes": {"high_threshold": 1e9, "low_threshold": 0.0},
+        }
+    )
+    r = one(pay(case(row["standard_level3"], drg=row["drg"]), pol, w))
+    assert r["standard"] == pytest.approx(row["standard_level3"])
+    assert r["paid"] == pytest.approx(row["standard_level3"])
+    assert r["coefficient"] == pytest.approx(row["coefficient_level3"] or 1.0)

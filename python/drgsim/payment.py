@@ -39,7 +39,6 @@ Examples
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import polars as pl
@@ -65,39 +64,26 @@ CLASSES: tuple[str, ...] = ("normal", "high", "low", "special", "excluded")
 
 
 def load_weights(source: str | Path | pl.DataFrame, base: Path | None = None) -> pl.DataFrame:
-    """Weights as a frame with at least ``drg`` and ``rw`` (and ``base_points``, ``special``).
+    """Weights in the project format (see :mod:`drgsim.weights`).
 
-    ``source`` is a frame, the name of a built-in table set (its ``weights.csv``), or a CSV
-    file in the project's weights format (relative paths are taken from ``base``).
+    ``source`` is a frame (at least ``drg`` and ``rw``), a weights CSV in the project format,
+    a city weights file as published (``../shared/reference/weights/盐城2023.csv``), or the
+    name of a built-in table set (its ``weights.csv``). Relative paths are taken from ``base``.
     """
-    if isinstance(source, pl.DataFrame):
-        w = source
-    else:
-        from drgsim import tables
+    from drgsim import weights as w
 
-        s = str(source)
-        p = Path(s) if base is None or Path(s).is_absolute() else base / s
-        if p.suffix.lower() == ".csv" and p.is_file():
-            w = pl.read_csv(p, infer_schema=False)
-        else:
-            raw = tables.load(s).builtin_file("weights.csv")
-            if raw is None:
-                raise PolicyError(f"table set {s!r} ships no weights.csv and no file {p} exists")
-            w = pl.read_csv(io.BytesIO(raw), infer_schema=False)
-    if "drg" not in w.columns or "rw" not in w.columns:
-        raise InputError(f"weights need columns 'drg' and 'rw'; got {', '.join(w.columns)}")
-    casts = [pl.col("drg").cast(pl.String), pl.col("rw").cast(pl.Float64, strict=False)]
-    if "base_points" in w.columns:
-        casts.append(pl.col("base_points").cast(pl.Float64, strict=False))
-    if "special" in w.columns:
-        casts.append(
-            pl.col("special").cast(pl.String).str.to_lowercase().is_in(["true", "1", "是", "yes"])
-        )
-    w = w.with_columns(casts)
-    if w["drg"].is_duplicated().any():
-        dup = w.filter(pl.col("drg").is_duplicated())["drg"].unique().to_list()[:5]
-        raise InputError(f"weights list DRG(s) more than once: {dup}")
-    return w
+    if isinstance(source, pl.DataFrame):
+        return w.from_frame(source, source="frame")
+    s = str(source)
+    p = Path(s) if base is None or Path(s).is_absolute() else base / s
+    if p.suffix.lower() == ".csv":
+        if not p.is_file():
+            raise PolicyError(f"weights file not found: {p}")
+        try:
+            return w.read(p)
+        except InputError:
+            return w.load_city(p)
+    return w.builtin(s)
 
 
 def _by_type(col: str, values: dict[str, float], frame: pl.DataFrame) -> pl.Expr:
@@ -153,9 +139,28 @@ def pay(
     for col in ("drg", "status", policy.cost_column):
         if col not in grouped.columns:
             raise ColumnError(col, f"missing column {col!r} needed for payment")
-    out_cols = set(PAY_COLUMNS) | {"points", "point_value", "base_points", "special"}
+    out_cols = set(PAY_COLUMNS) | {
+        "points",
+        "point_value",
+        "base_points",
+        "special",
+        "standard_level2",
+        "standard_level3",
+        "coefficient_level2",
+        "coefficient_level3",
+    }
     df = grouped.drop([c for c in grouped.columns if c in out_cols])
-    keep = ["drg", "rw"] + [c for c in ("base_points", "special") if c in w.columns]
+    extra = (
+        "base_points",
+        "special",
+        "standard_level2",
+        "standard_level3",
+        "coefficient_level2",
+        "coefficient_level3",
+    )
+    keep = [pl.col("drg"), pl.col("rw")] + [pl.col(c) for c in extra if c in w.columns]
+    if "standard" in w.columns:
+        keep.append(pl.col("standard").alias("_w_standard"))
     df = df.join(w.select(keep), on="drg", how="left", maintain_order="left")
     if "special" not in df.columns:
         df = df.with_columns(special=pl.lit(False))
@@ -171,11 +176,34 @@ def pay(
             .cast(pl.String)
             .replace_strict(h.by_hospital, default=coef, return_dtype=pl.Float64)
         )
+    level = (
+        pl.col(h.level_column).cast(pl.String)
+        if h.level_column in df.columns
+        else pl.lit(None, dtype=pl.String)
+    )
+
+    def by_level(l2: str, l3: str, other: pl.Expr) -> pl.Expr:
+        out = other
+        for lv, col in (("二级", l2), ("三级", l3)):
+            if col in df.columns:
+                out = (
+                    pl.when((level == lv) & pl.col(col).is_not_null())
+                    .then(pl.col(col))
+                    .otherwise(out)
+                )
+        return out
+
+    if h.from_weights:
+        coef = by_level("coefficient_level2", "coefficient_level3", coef)
     df = df.with_columns(coefficient=coef, _cost=cost)
     if policy.method == "rate":
         assert policy.rate is not None
         rate = _by_type(policy.insurance_column, policy.rate.base_rate, df)
-        df = df.with_columns(standard=rate * pl.col("rw") * pl.col("coefficient"))
+        std = rate * pl.col("rw") * pl.col("coefficient")
+        if policy.rate.standards_from_weights:
+            flat = pl.col("_w_standard") if "_w_standard" in df.columns else pl.lit(None)
+            std = by_level("standard_level2", "standard_level3", pl.coalesce(flat, std))
+        df = df.with_columns(standard=std)
     else:
         assert policy.points is not None
         pv = _by_type(policy.insurance_column, policy.points.point_value, df)
@@ -264,7 +292,7 @@ def pay(
     )
     if policy.method == "points":
         df = df.with_columns(points=pl.col("paid") / pl.col("point_value"))
-    return df.drop("_cost", "_thr", "_k")
+    return df.drop("_cost", "_thr", "_k", "_w_standard", strict=False)
 
 
 def summary(paid: pl.DataFrame, by: str | list[str] = "case_class") -> pl.DataFrame:

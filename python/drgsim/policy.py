@@ -50,9 +50,13 @@ class Rate:
     ----------
     base_rate : dict
         Base rate (CNY per RW) by insurance type; key ``"*"`` applies to any other type.
+    standards_from_weights : bool
+        Use the payment standards the weights give by hospital level (``standard_level3``,
+        ``standard_level2``, else ``standard``) where they exist.
     """
 
     base_rate: dict[str, float]
+    standards_from_weights: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,9 @@ class Hospital:
         Case columns holding the level and the hospital id.
     default : float
         Coefficient when neither applies.
+    from_weights : bool
+        Use the per-DRG coefficients by level of the weights (``coefficient_level3``,
+        ``coefficient_level2``) where they exist; they win over the other coefficients.
     """
 
     by_level: dict[str, float] = field(default_factory=dict)
@@ -92,6 +99,7 @@ class Hospital:
     level_column: str = "hospital_level"
     hospital_column: str = "hospital_id"
     default: float = 1.0
+    from_weights: bool = False
 
 
 @dataclass(frozen=True)
@@ -205,6 +213,13 @@ def _by_type(v: Any, where: str, allow_empty: bool = False) -> dict[str, float]:
     raise PolicyError(f"{where} must be a number or a table of numbers (by key)")
 
 
+def _flag(d: dict[str, Any], key: str, where: str) -> bool:
+    v = d.get(key, False)
+    if not isinstance(v, bool):
+        raise PolicyError(f"{where}: '{key}' must be true or false, not {v!r}")
+    return v
+
+
 def _rule(v: Any, where: str) -> str:
     if v not in PAYMENT_RULES:
         raise PolicyError(f"{where} must be one of {', '.join(PAYMENT_RULES)}, not {v!r}")
@@ -214,10 +229,10 @@ def _rule(v: Any, where: str) -> str:
 _KEYS = {
     "policy": {"name", "method", "source", "weights", "insurance_column", "cost_column",
                "los_column", "reserve_share"},
-    "rate": {"base_rate"},
+    "rate": {"base_rate", "standards_from_weights"},
     "points": {"point_value", "scale"},
     "hospital": {"coefficient_by_level", "coefficient", "level_column", "hospital_column",
-                 "default_coefficient"},
+                 "default_coefficient", "coefficients_from_weights"},
     "classes": {"high_threshold", "high_threshold_by_rw", "high_threshold_by_level",
                 "low_threshold", "high_payment", "low_payment", "excess_ratio", "items_ratio",
                 "exclude_los_at_most", "exclude_los_at_least", "special_drgs",
@@ -244,7 +259,10 @@ def parse_policy(data: dict[str, Any], where: str = "policy") -> Policy:
     if method == "rate":
         if "rate" not in data:
             raise PolicyError(f"{where}: method 'rate' needs a [rate] section with base_rate")
-        rate = Rate(_by_type(data["rate"].get("base_rate"), f"{where}: [rate] base_rate"))
+        rate = Rate(
+            _by_type(data["rate"].get("base_rate"), f"{where}: [rate] base_rate"),
+            standards_from_weights=_flag(data["rate"], "standards_from_weights", where),
+        )
     else:
         if "points" not in data:
             raise PolicyError(f"{where}: method 'points' needs a [points] section")
@@ -266,6 +284,7 @@ def parse_policy(data: dict[str, Any], where: str = "policy") -> Policy:
         level_column=str(h.get("level_column", "hospital_level")),
         hospital_column=str(h.get("hospital_column", "hospital_id")),
         default=_num(h, "default_coefficient", f"{where}: [hospital]", 1.0),
+        from_weights=_flag(h, "coefficients_from_weights", where),
     )
     c = data.get("classes") or {}
     bands: list[tuple[float, float]] = []
