@@ -119,3 +119,21 @@ def test_progress_bar_on_large_inputs(runner, reference, tmp_path, monkeypatch):
     r = runner.invoke(main, ["group", str(cases), "-t", "yancheng-2023", "-o", str(b), "-q"])
     assert r.exit_code == 0 and r.output == ""
     assert pl.read_parquet(a).equals(pl.read_parquet(b))
+
+
+def test_synth_then_pay(runner, tmp_path):
+    """Issue 5, done when: synth 200,000 cases of 5 hospitals, pay them under an example
+    policy; every case has a class and a payment, and totals by class reconcile."""
+    h, p = tmp_path / "h.parquet", tmp_path / "p.parquet"
+    r = runner.invoke(
+        main, ["synth", "--cases", "200000", "--hospitals", "5", "--seed", "1", "-o", str(h)]
+    )
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["pay", str(h), "-p", "rate", "-o", str(p)])
+    assert r.exit_code == 0, r.output
+    assert "total" in r.output
+    df = pl.read_parquet(p)
+    assert df.height == 200_000 and df["hospital_id"].n_unique() == 5
+    assert df["case_class"].null_count() == 0 and df["paid"].null_count() == 0
+    by_class = df.group_by("case_class").agg(pl.col("paid").sum())
+    assert by_class["paid"].sum() == pytest.approx(df["paid"].sum())

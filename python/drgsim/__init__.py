@@ -14,7 +14,7 @@ Examples
 
 from __future__ import annotations
 
-from drgsim import tables
+from drgsim import synth, tables
 from drgsim._core import __version__
 from drgsim.exceptions import (
     ColumnError,
@@ -46,5 +46,6 @@ __all__ = [
     "group",
     "load_policy",
     "pay",
+    "synth",
     "tables",
 ]
