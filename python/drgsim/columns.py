@@ -116,7 +116,9 @@ _SEX: dict[str, int] = {
 
 
 def resolve_columns(
-    schema: Mapping[str, pl.DataType], columns: Mapping[str, str] | None = None
+    schema: Mapping[str, pl.DataType],
+    columns: Mapping[str, str] | None = None,
+    required: tuple[str, ...] = REQUIRED,
 ) -> dict[str, str]:
     """Map canonical column names to the frame's column names.
 
@@ -126,6 +128,8 @@ def resolve_columns(
         The input frame's schema.
     columns : mapping, optional
         Explicit ``{canonical: actual}`` choices; they win over aliases.
+    required : tuple of str
+        Canonical columns that must be found (default: ``sex``, ``age``, ``dx``).
 
     Returns
     -------
@@ -167,7 +171,7 @@ def resolve_columns(
             if alias in lower:
                 out[canon] = lower[alias]
                 break
-    for canon in REQUIRED:
+    for canon in required:
         if canon not in out:
             if canon == "age" and "age_days" in out:
                 continue

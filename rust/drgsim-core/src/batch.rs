@@ -9,7 +9,7 @@
 use crate::codes::NONE;
 use crate::error::BatchError;
 use crate::grouper::{Case, Grouper, Outcome, Reason, Status, TraceStep};
-use arrow_array::builder::StringBuilder;
+use arrow_array::builder::StringViewBuilder;
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
 use arrow_array::{
@@ -24,14 +24,14 @@ use std::sync::Arc;
 /// Rows grouped per parallel task.
 pub const CHUNK: usize = 8192;
 
-enum Str<'a> {
+pub(crate) enum Str<'a> {
     Utf8(&'a GenericStringArray<i32>),
     Large(&'a GenericStringArray<i64>),
     View(&'a StringViewArray),
 }
 
 impl<'a> Str<'a> {
-    fn of(a: &'a dyn Array) -> Option<Str<'a>> {
+    pub(crate) fn of(a: &'a dyn Array) -> Option<Str<'a>> {
         Some(match a.data_type() {
             DataType::Utf8 => Str::Utf8(a.as_string::<i32>()),
             DataType::LargeUtf8 => Str::Large(a.as_string::<i64>()),
@@ -41,7 +41,7 @@ impl<'a> Str<'a> {
     }
 
     #[inline]
-    fn get(&self, i: usize) -> Option<&'a str> {
+    pub(crate) fn get(&self, i: usize) -> Option<&'a str> {
         match self {
             Str::Utf8(a) => a.is_valid(i).then(|| a.value(i)),
             Str::Large(a) => a.is_valid(i).then(|| a.value(i)),
@@ -126,7 +126,7 @@ impl<'a> Num<'a> {
     }
 }
 
-enum Codes<'a> {
+pub(crate) enum Codes<'a> {
     Absent,
     List32(&'a GenericListArray<i32>, Str<'a>),
     List64(&'a GenericListArray<i64>, Str<'a>),
@@ -147,7 +147,7 @@ fn list_of<'a, O: OffsetSizeTrait>(
 }
 
 impl<'a> Codes<'a> {
-    fn of(name: &str, a: Option<&'a ArrayRef>) -> Result<Codes<'a>, BatchError> {
+    pub(crate) fn of(name: &str, a: Option<&'a ArrayRef>) -> Result<Codes<'a>, BatchError> {
         let Some(a) = a else { return Ok(Codes::Absent) };
         Ok(match a.data_type() {
             DataType::Null => Codes::Absent,
@@ -176,7 +176,7 @@ impl<'a> Codes<'a> {
 
     /// Call `f` with each non-empty code of row i, in order.
     #[inline]
-    fn each(&self, i: usize, mut f: impl FnMut(&'a str)) {
+    pub(crate) fn each(&self, i: usize, mut f: impl FnMut(&'a str)) {
         let mut emit = |s: &'a str| {
             let t = s.trim_ascii();
             let t = if t.is_ascii() { t } else { t.trim() };
@@ -395,7 +395,7 @@ pub fn result_schema(trace: bool) -> Arc<Schema> {
         "status", "reason", "message", "mdc", "adrg", "drg", "cc_level", "cc_code",
     ]
     .iter()
-    .map(|n| Field::new(*n, DataType::Utf8, true))
+    .map(|n| Field::new(*n, DataType::Utf8View, true))
     .collect();
     if trace {
         f.push(Field::new(
@@ -415,7 +415,7 @@ fn trace_fields() -> Fields {
     Fields::from(
         ["step", "rule", "outcome", "code", "detail"]
             .iter()
-            .map(|n| Field::new(*n, DataType::Utf8, true))
+            .map(|n| Field::new(*n, DataType::Utf8View, true))
             .collect::<Vec<_>>(),
     )
 }
@@ -423,8 +423,8 @@ fn trace_fields() -> Fields {
 /// Build the result batch of one chunk.
 pub fn to_batch(g: &Grouper, r: &ChunkResult) -> RecordBatch {
     let n = r.outcomes.len();
-    let mut b: Vec<StringBuilder> = (0..8)
-        .map(|_| StringBuilder::with_capacity(n, n * 6))
+    let mut b: Vec<StringViewBuilder> = (0..8)
+        .map(|_| StringViewBuilder::with_capacity(n))
         .collect();
     let mut qy_buf = String::new();
     for o in &r.outcomes {
@@ -470,8 +470,8 @@ pub fn to_batch(g: &Grouper, r: &ChunkResult) -> RecordBatch {
 
 fn trace_array(traces: &[Vec<TraceStep>]) -> ListArray {
     let total: usize = traces.iter().map(Vec::len).sum();
-    let mut f: Vec<StringBuilder> = (0..5)
-        .map(|_| StringBuilder::with_capacity(total, total * 16))
+    let mut f: Vec<StringViewBuilder> = (0..5)
+        .map(|_| StringViewBuilder::with_capacity(total))
         .collect();
     let mut offsets = Vec::with_capacity(traces.len() + 1);
     offsets.push(0i32);

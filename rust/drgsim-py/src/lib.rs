@@ -3,7 +3,7 @@
 use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
 use arrow_array::{RecordBatch, RecordBatchIterator};
 use arrow_schema::ArrowError;
-use drgsim_core::{batch, builtin, tables, Grouper as CoreGrouper, TableError, TableFiles};
+use drgsim_core::{batch, builtin, dip, tables, Grouper as CoreGrouper, TableError, TableFiles};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict};
@@ -37,6 +37,109 @@ fn table_err(py: Python<'_>, e: TableError) -> PyErr {
     };
     let extra = problems.into_pyobject(py).ok().map(|x| x.into_any());
     exception(py, "TableError", e.to_string(), extra)
+}
+
+/// Open the Arrow C stream an object exports (`__arrow_c_stream__`).
+fn stream_reader(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<RecordBatchStreamReader> {
+    let capsule = data.call_method0("__arrow_c_stream__")?;
+    let capsule = capsule
+        .cast::<PyCapsule>()
+        .map_err(|_| PyTypeError::new_err("__arrow_c_stream__ did not return a PyCapsule"))?;
+    let ptr = capsule.pointer_checked(Some(c"arrow_array_stream"))?;
+    // SAFETY: the capsule holds an ArrowArrayStream (checked by name); from_raw moves it out
+    // and leaves a released stream behind, which the capsule's destructor ignores.
+    unsafe { RecordBatchStreamReader::from_raw(ptr.as_ptr() as *mut FFI_ArrowArrayStream) }.map_err(
+        |e| {
+            exception(
+                py,
+                "InputError",
+                format!("cannot read the Arrow stream: {e}"),
+                None,
+            )
+        },
+    )
+}
+
+fn pool(threads: Option<usize>) -> PyResult<Option<rayon::ThreadPool>> {
+    threads
+        .map(|n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n.max(1))
+                .build()
+                .map_err(|e| PyTypeError::new_err(format!("cannot start {n} threads: {e}")))
+        })
+        .transpose()
+}
+
+/// A compiled DIP catalogue.
+#[pyclass(module = "drgsim._core", frozen)]
+struct DipCatalogue {
+    inner: Arc<dip::Catalogue>,
+}
+
+#[pymethods]
+impl DipCatalogue {
+    /// Compile catalogue rows (an Arrow stream with group_id, kind, dx_key, procedures,
+    /// treatment, score).
+    #[new]
+    #[pyo3(signature = (groups, dx_length=5, count_diagnostic=false))]
+    fn new(
+        py: Python<'_>,
+        groups: &Bound<'_, PyAny>,
+        dx_length: usize,
+        count_diagnostic: bool,
+    ) -> PyResult<DipCatalogue> {
+        let batches = stream_reader(py, groups)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                exception(
+                    py,
+                    "InputError",
+                    format!("cannot read the catalogue: {e}"),
+                    None,
+                )
+            })?;
+        let c = py.detach(|| dip::Catalogue::from_batches(&batches, dx_length, count_diagnostic));
+        c.map(|c| DipCatalogue { inner: Arc::new(c) })
+            .map_err(|m| exception(py, "InputError", m, None))
+    }
+
+    /// Number of groups.
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Match cases (an Arrow stream with `dx`, `px`); one result row per case, in order.
+    #[pyo3(signature = (data, threads=None))]
+    fn match_arrow(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        threads: Option<usize>,
+    ) -> PyResult<ArrowStream> {
+        let reader = stream_reader(py, data)?;
+        let c = self.inner.clone();
+        let pool = pool(threads)?;
+        let out: Result<Vec<RecordBatch>, String> = py.detach(move || {
+            let run = || {
+                let mut out = Vec::new();
+                for b in reader {
+                    let b = b.map_err(|e| format!("cannot read the Arrow stream: {e}"))?;
+                    out.extend(dip::match_batch(&c, &b).map_err(|e| e.to_string())?);
+                }
+                Ok(out)
+            };
+            match &pool {
+                Some(p) => p.install(run),
+                None => run(),
+            }
+        });
+        let out = out.map_err(|m| exception(py, "InputError", m, None))?;
+        Ok(ArrowStream {
+            batches: std::sync::Mutex::new(Some(out)),
+            schema: dip::result_schema(),
+        })
+    }
 }
 
 /// A compiled table set.
@@ -187,33 +290,9 @@ impl Grouper {
         trace: bool,
         threads: Option<usize>,
     ) -> PyResult<ArrowStream> {
-        let capsule = data.call_method0("__arrow_c_stream__")?;
-        let capsule = capsule
-            .cast::<PyCapsule>()
-            .map_err(|_| PyTypeError::new_err("__arrow_c_stream__ did not return a PyCapsule"))?;
-        let ptr = capsule.pointer_checked(Some(c"arrow_array_stream"))?;
-        // SAFETY: the capsule holds an ArrowArrayStream (checked by name); from_raw moves it out
-        // and leaves a released stream behind, which the capsule's destructor ignores.
-        let reader =
-            unsafe { RecordBatchStreamReader::from_raw(ptr.as_ptr() as *mut FFI_ArrowArrayStream) }
-                .map_err(|e| {
-                    exception(
-                        py,
-                        "InputError",
-                        format!("cannot read the Arrow stream: {e}"),
-                        None,
-                    )
-                })?;
+        let reader = stream_reader(py, data)?;
         let g = self.inner.clone();
-        let pool = match threads {
-            Some(n) => Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(n.max(1))
-                    .build()
-                    .map_err(|e| PyTypeError::new_err(format!("cannot start {n} threads: {e}")))?,
-            ),
-            None => None,
-        };
+        let pool = pool(threads)?;
         let out: Result<Vec<RecordBatch>, String> = py.detach(move || {
             let run = || {
                 let mut out = Vec::new();
@@ -305,6 +384,7 @@ fn content_hash(py: Python<'_>, path: PathBuf) -> PyResult<String> {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Grouper>()?;
     m.add_class::<ArrowStream>()?;
+    m.add_class::<DipCatalogue>()?;
     m.add_function(wrap_pyfunction!(check_dir, m)?)?;
     m.add_function(wrap_pyfunction!(builtin_names, m)?)?;
     m.add_function(wrap_pyfunction!(builtin_file, m)?)?;
