@@ -71,6 +71,41 @@ fn pool(threads: Option<usize>) -> PyResult<Option<rayon::ThreadPool>> {
         .transpose()
 }
 
+/// Read every batch of an Arrow stream, apply `f` to each without the GIL (on a pool of
+/// `threads` when given), and export the results as a stream.
+fn map_stream<F>(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    threads: Option<usize>,
+    schema: arrow_schema::SchemaRef,
+    f: F,
+) -> PyResult<ArrowStream>
+where
+    F: Fn(&RecordBatch) -> Result<Vec<RecordBatch>, String> + Send + Sync,
+{
+    let reader = stream_reader(py, data)?;
+    let pool = pool(threads)?;
+    let out: Result<Vec<RecordBatch>, String> = py.detach(move || {
+        let run = || {
+            let mut out = Vec::new();
+            for b in reader {
+                let b = b.map_err(|e| format!("cannot read the Arrow stream: {e}"))?;
+                out.extend(f(&b)?);
+            }
+            Ok(out)
+        };
+        match &pool {
+            Some(p) => p.install(run),
+            None => run(),
+        }
+    });
+    let out = out.map_err(|m| exception(py, "InputError", m, None))?;
+    Ok(ArrowStream {
+        batches: std::sync::Mutex::new(Some(out)),
+        schema,
+    })
+}
+
 /// A compiled DIP catalogue.
 #[pyclass(module = "drgsim._core", frozen)]
 struct DipCatalogue {
@@ -117,27 +152,9 @@ impl DipCatalogue {
         data: &Bound<'_, PyAny>,
         threads: Option<usize>,
     ) -> PyResult<ArrowStream> {
-        let reader = stream_reader(py, data)?;
         let c = self.inner.clone();
-        let pool = pool(threads)?;
-        let out: Result<Vec<RecordBatch>, String> = py.detach(move || {
-            let run = || {
-                let mut out = Vec::new();
-                for b in reader {
-                    let b = b.map_err(|e| format!("cannot read the Arrow stream: {e}"))?;
-                    out.extend(dip::match_batch(&c, &b).map_err(|e| e.to_string())?);
-                }
-                Ok(out)
-            };
-            match &pool {
-                Some(p) => p.install(run),
-                None => run(),
-            }
-        });
-        let out = out.map_err(|m| exception(py, "InputError", m, None))?;
-        Ok(ArrowStream {
-            batches: std::sync::Mutex::new(Some(out)),
-            schema: dip::result_schema(),
+        map_stream(py, data, threads, dip::result_schema(), move |b| {
+            dip::match_batch(&c, b).map_err(|e| e.to_string())
         })
     }
 }
@@ -290,27 +307,9 @@ impl Grouper {
         trace: bool,
         threads: Option<usize>,
     ) -> PyResult<ArrowStream> {
-        let reader = stream_reader(py, data)?;
         let g = self.inner.clone();
-        let pool = pool(threads)?;
-        let out: Result<Vec<RecordBatch>, String> = py.detach(move || {
-            let run = || {
-                let mut out = Vec::new();
-                for b in reader {
-                    let b = b.map_err(|e| format!("cannot read the Arrow stream: {e}"))?;
-                    out.extend(batch::group_batch(&g, &b, trace).map_err(|e| e.to_string())?);
-                }
-                Ok(out)
-            };
-            match &pool {
-                Some(p) => p.install(run),
-                None => run(),
-            }
-        });
-        let out = out.map_err(|m| exception(py, "InputError", m, None))?;
-        Ok(ArrowStream {
-            batches: std::sync::Mutex::new(Some(out)),
-            schema: batch::result_schema(trace),
+        map_stream(py, data, threads, batch::result_schema(trace), move |b| {
+            batch::group_batch(&g, b, trace).map_err(|e| e.to_string())
         })
     }
 }

@@ -39,7 +39,6 @@ import csv
 import io
 import json
 import re
-import sys
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -1650,37 +1649,10 @@ def import_chs20(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry: ``python -m drgsim.tables.importers.chs20 SRC DEST NAME``.
+    """Command-line entry: ``python -m drgsim.tables.importers.chs20 SRC DEST NAME``."""
+    from drgsim.tables.importers import run_importer
 
-    Parameters
-    ----------
-    argv : sequence of str, optional
-        Arguments (default: ``sys.argv[1:]``).
-
-    Returns
-    -------
-    int
-        Exit status.
-    """
-    import argparse
-
-    p = argparse.ArgumentParser(description="Import the CHS-DRG 2.0 folder.")
-    p.add_argument("src", type=Path)
-    p.add_argument("dest", type=Path)
-    p.add_argument("name")
-    p.add_argument("--icd-dir", type=Path)
-    p.add_argument("--version")
-    p.add_argument("--overwrite", action="store_true")
-    a = p.parse_args(argv)
-    try:
-        report = import_chs20(
-            a.src, a.dest, a.name, icd_dir=a.icd_dir, version=a.version, overwrite=a.overwrite
-        )
-    except TableImportError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(report.summary())
-    return 0
+    return run_importer(import_chs20, "Import the CHS-DRG 2.0 folder.", argv)
 
 
 if __name__ == "__main__":  # pragma: no cover
