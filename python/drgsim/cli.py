@@ -381,6 +381,210 @@ def synth_cmd(
     )
 
 
+@main.group("dip")
+def dip_cmd() -> None:
+    """DIP (按病种分值): build or import a catalogue, match cases to it, pay them."""
+
+
+def _money(text: str | None) -> float | dict[str, float] | None:
+    """'1e8' or '职工=6e7,居民=4e7' → a number or a mapping by insurance type."""
+    if text is None:
+        return None
+    try:
+        if "=" not in text:
+            return float(text)
+        return {k.strip(): float(v) for k, v in (p.split("=", 1) for p in text.split(","))}
+    except ValueError as e:
+        raise click.BadParameter(f"{text!r}: expected a number or TYPE=NUMBER,...") from e
+
+
+def _year_weights(text: str | None) -> dict[int, float] | None:
+    if not text:
+        return None
+    try:
+        return {int(k): float(v) for k, v in (p.split(":", 1) for p in text.split(","))}
+    except ValueError as e:
+        raise click.BadParameter(
+            f"{text!r}: expected YEAR:WEIGHT,... e.g. 2022:1,2023:2,2024:7"
+        ) from e
+
+
+@dip_cmd.command("build")
+@click.argument(
+    "inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Catalogue file (.csv with catalogue.toml beside it, or .parquet).",
+)
+@click.option(
+    "--threshold",
+    type=click.IntRange(1),
+    default=15,
+    show_default=True,
+    help="Cases a combination needs to become a core group (核心病种).",
+)
+@click.option(
+    "--dx-length",
+    type=click.IntRange(0),
+    default=5,
+    show_default=True,
+    help="Characters of the principal diagnosis in a key (0 = the full code).",
+)
+@click.option("--scale", type=float, default=100, show_default=True)
+@click.option("--year", "year_col", default=None, help="Year column (or a date column).")
+@click.option("--year-weights", default=None, help="e.g. 2022:1,2023:2,2024:7")
+@click.option("--cost", default="total_cost", show_default=True)
+@click.option("--count-diagnostic", is_flag=True, help="Let 诊断性操作 count in combinations.")
+@click.option("--name", default="", help="Catalogue name.")
+def dip_build(
+    inputs: tuple[Path, ...],
+    output: Path,
+    threshold: int,
+    dx_length: int,
+    scale: float,
+    year_col: str | None,
+    year_weights: str | None,
+    cost: str,
+    count_diagnostic: bool,
+    name: str,
+) -> None:
+    """Build a DIP catalogue from historical cases in INPUTS (CSV or Parquet)."""
+    from drgsim.dip import catalogue as cat
+
+    try:
+        df = pl.concat([read_cases(p) for p in inputs], how="diagonal_relaxed")
+        c = cat.build(
+            df,
+            cost=cost,
+            year=year_col,
+            year_weights=_year_weights(year_weights),
+            dx_length=dx_length,
+            threshold=threshold,
+            scale=scale,
+            count_diagnostic=count_diagnostic,
+            name=name,
+        )
+        cat.write(c, output)
+    except (DrgsimError, OSError) as e:
+        _fail(e)
+        return
+    core = c.groups.filter(pl.col("kind") == "core").height
+    click.echo(
+        f"{c.groups.height} groups ({core} core, {c.groups.height - core} comprehensive) "
+        f"from {df.height} cases; wrote {output}",
+        err=True,
+    )
+
+
+@dip_cmd.command("import")
+@click.argument("input", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def dip_import(input: Path, output: Path) -> None:
+    """Import a region's published catalogue (Chinese or project headers) into the layout."""
+    from drgsim.dip import catalogue as cat
+
+    try:
+        c = cat.import_catalogue(input)
+        cat.write(c, output)
+    except (DrgsimError, OSError) as e:
+        _fail(e)
+        return
+    click.echo(f"{c.groups.height} groups; wrote {output}", err=True)
+
+
+@dip_cmd.command("group")
+@click.argument("input", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-c",
+    "--catalogue",
+    "catalogue_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def dip_group(input: Path, catalogue_path: Path, output: Path) -> None:
+    """Match the cases in INPUT to a DIP catalogue; every case gets a group and a reason."""
+    from drgsim.dip import catalogue as cat
+    from drgsim.dip import match
+
+    try:
+        df = read_cases(input)
+        start = time.perf_counter()
+        out = match(df, cat.read(catalogue_path))
+        seconds = time.perf_counter() - start
+        write_frame(out, output)
+    except (DrgsimError, OSError) as e:
+        _fail(e)
+        return
+    with pl.Config(tbl_rows=10):
+        click.echo(out.group_by("dip_reason").len().sort("len", descending=True), err=True)
+    click.echo(f"{out.height} cases in {seconds:.2f} s; wrote {output}", err=True)
+
+
+@dip_cmd.command("pay")
+@click.argument("input", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-c",
+    "--catalogue",
+    "catalogue_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option(
+    "-p",
+    "--policy",
+    "policy_path",
+    default="dip",
+    show_default=True,
+    help="DIP policy TOML, or 'dip' for the shipped example.",
+)
+@click.option(
+    "--fund", default=None, help="Fund available (结算点值): a number or 职工=...,居民=..."
+)
+@click.option("--spending", default=None, help="Expected spending (预算点值), same form.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def dip_pay(
+    input: Path,
+    catalogue_path: Path,
+    policy_path: str,
+    fund: str | None,
+    spending: str | None,
+    output: Path,
+) -> None:
+    """Pay DIP cases in INPUT (matching them first when they have no dip_group)."""
+    from drgsim.dip import catalogue as cat
+    from drgsim.dip import match
+    from drgsim.dip import payment as dpay
+    from drgsim.dip import policy as dpol
+
+    try:
+        pol = dpol.example() if policy_path == "dip" else dpol.load_policy(policy_path)
+        c = cat.read(catalogue_path)
+        df = read_cases(input)
+        if "dip_group" not in df.columns:
+            df = match(df, c)
+        f, sp = _money(fund), _money(spending)
+        out = dpay.pay(df, pol, fund=f, spending=sp, catalogue=c)
+        values = dpay.point_values(out, pol, fund=f, spending=sp)
+        hospitals = dpay.by_hospital(out, pol)
+        write_frame(out, output)
+    except (DrgsimError, OSError) as e:
+        _fail(e)
+        return
+    with pl.Config(tbl_rows=30, tbl_width_chars=140, thousands_separator=True):
+        click.echo(values, err=True)
+        click.echo(hospitals, err=True)
+    click.echo(
+        f"point value: {dpay.point_value_mode(pol, fund=f, spending=sp)}; "
+        f"{out.height} cases; wrote {output}",
+        err=True,
+    )
+
+
 @main.command("explain")
 @tables_option
 @click.option("--sex", type=str, default="1", show_default=True)
