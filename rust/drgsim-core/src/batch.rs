@@ -272,49 +272,74 @@ impl<'a> Columns<'a> {
     }
 }
 
-/// Per-thread buffers reused across cases.
-#[derive(Default)]
-struct Scratch {
-    dx: Vec<u32>,
-    px: Vec<u32>,
-    unknown: Vec<String>,
-}
-
 /// Output of one chunk of rows.
 pub struct ChunkResult {
     pub outcomes: Vec<Outcome>,
     pub traces: Option<Vec<Vec<TraceStep>>>,
 }
 
+/// The codes of a range of rows, resolved in one pass before any row is grouped: the lookups
+/// are independent, so the processor overlaps their cache misses.
+struct Resolved<'a> {
+    dx: Vec<u32>,
+    dx_end: Vec<u32>,
+    px: Vec<u32>,
+    px_end: Vec<u32>,
+    first: Vec<Option<&'a str>>,
+    /// (row, code) of each unknown secondary diagnosis or procedure, in row order.
+    unknown: Vec<(usize, &'a str)>,
+}
+
+fn resolve_range<'a>(g: &Grouper, c: &Columns<'a>, range: std::ops::Range<usize>) -> Resolved<'a> {
+    let n = range.len();
+    let mut r = Resolved {
+        dx: Vec::with_capacity(n * 4),
+        dx_end: Vec::with_capacity(n),
+        px: Vec::with_capacity(n * 2),
+        px_end: Vec::with_capacity(n),
+        first: Vec::with_capacity(n),
+        unknown: Vec::new(),
+    };
+    for i in range {
+        let mut first = None;
+        c.dx.each(i, |code| {
+            let id = g.dx.resolve(code).id();
+            if first.is_none() {
+                first = Some(code);
+            } else if id == NONE {
+                r.unknown.push((i, code));
+            }
+            r.dx.push(id);
+        });
+        r.first.push(first);
+        r.dx_end.push(r.dx.len() as u32);
+        c.px.each(i, |code| {
+            let id = g.px.resolve(code).id();
+            if id == NONE {
+                r.unknown.push((i, code));
+            }
+            r.px.push(id);
+        });
+        r.px_end.push(r.px.len() as u32);
+    }
+    r
+}
+
+/// The input of one row, its codes already resolved.
+struct Row<'r> {
+    dx: &'r [u32],
+    px: &'r [u32],
+    first_raw: Option<&'r str>,
+    unknown: &'r [(usize, &'r str)],
+}
+
 fn group_row(
     g: &Grouper,
     c: &Columns,
     i: usize,
-    s: &mut Scratch,
+    row: Row,
     trace: Option<&mut Vec<TraceStep>>,
 ) -> Outcome {
-    s.dx.clear();
-    s.px.clear();
-    s.unknown.clear();
-    let (mut first_raw, mut n) = (None, 0usize);
-    c.dx.each(i, |code| {
-        let id = g.dx.resolve(code).id();
-        if n == 0 {
-            first_raw = Some(code);
-        }
-        if id == NONE && n > 0 {
-            s.unknown.push(code.to_string());
-        }
-        n += 1;
-        s.dx.push(id);
-    });
-    c.px.each(i, |code| {
-        let id = g.px.resolve(code).id();
-        if id == NONE {
-            s.unknown.push(code.to_string());
-        }
-        s.px.push(id);
-    });
     let mut err: Option<String> = c
         .input_error
         .as_ref()
@@ -346,18 +371,19 @@ fn group_row(
         birth_weight,
         los,
         discharge,
-        dx: &s.dx,
-        px: &s.px,
+        dx: row.dx,
+        px: row.px,
     };
     let mut o = g.group(&case, err.as_deref(), trace);
     if o.reason == Some(Reason::UnknownPrincipalDx) {
         o.message = Some(format!(
             "principal diagnosis '{}' is not a code of this table set",
-            first_raw.unwrap_or("")
+            row.first_raw.unwrap_or("")
         ));
     }
-    if !s.unknown.is_empty() && matches!(o.status, Status::Ok | Status::Ambiguous) {
-        let note = format!("unknown codes ignored: {}", s.unknown.join(", "));
+    if !row.unknown.is_empty() && matches!(o.status, Status::Ok | Status::Ambiguous) {
+        let codes: Vec<&str> = row.unknown.iter().map(|(_, c)| *c).collect();
+        let note = format!("unknown codes ignored: {}", codes.join(", "));
         o.message = Some(match o.message.take() {
             Some(m) => format!("{m}; {note}"),
             None => note,
@@ -373,18 +399,31 @@ pub fn group_range(
     range: std::ops::Range<usize>,
     trace: bool,
 ) -> ChunkResult {
-    let mut s = Scratch::default();
+    let r = resolve_range(g, c, range.clone());
     let mut outcomes = Vec::with_capacity(range.len());
     let mut traces = trace.then(|| Vec::with_capacity(range.len()));
-    for i in range {
+    let (mut dx0, mut px0, mut u0) = (0usize, 0usize, 0usize);
+    for (k, i) in range.enumerate() {
+        let (dx1, px1) = (r.dx_end[k] as usize, r.px_end[k] as usize);
+        let mut u1 = u0;
+        while u1 < r.unknown.len() && r.unknown[u1].0 == i {
+            u1 += 1;
+        }
+        let row = Row {
+            dx: &r.dx[dx0..dx1],
+            px: &r.px[px0..px1],
+            first_raw: r.first[k],
+            unknown: &r.unknown[u0..u1],
+        };
         match traces.as_mut() {
             Some(t) => {
                 let mut steps = Vec::new();
-                outcomes.push(group_row(g, c, i, &mut s, Some(&mut steps)));
+                outcomes.push(group_row(g, c, i, row, Some(&mut steps)));
                 t.push(steps);
             }
-            None => outcomes.push(group_row(g, c, i, &mut s, None)),
+            None => outcomes.push(group_row(g, c, i, row, None)),
         }
+        (dx0, px0, u0) = (dx1, px1, u1);
     }
     ChunkResult { outcomes, traces }
 }

@@ -60,15 +60,28 @@ fn stream_reader(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<RecordBatc
     )
 }
 
-fn pool(threads: Option<usize>) -> PyResult<Option<rayon::ThreadPool>> {
-    threads
-        .map(|n| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(n.max(1))
-                .build()
-                .map_err(|e| PyTypeError::new_err(format!("cannot start {n} threads: {e}")))
-        })
-        .transpose()
+/// A thread pool of `threads` workers, made once per size and kept (a fresh pool per call
+/// would start cold threads every time).
+fn pool(threads: Option<usize>) -> PyResult<Option<Arc<rayon::ThreadPool>>> {
+    static POOLS: std::sync::Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> =
+        std::sync::Mutex::new(Vec::new());
+    let Some(n) = threads.map(|n| n.max(1)) else {
+        return Ok(None);
+    };
+    let mut pools = POOLS
+        .lock()
+        .map_err(|_| PyTypeError::new_err("thread pool registry poisoned"))?;
+    if let Some((_, p)) = pools.iter().find(|(k, _)| *k == n) {
+        return Ok(Some(p.clone()));
+    }
+    let p = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .map_err(|e| PyTypeError::new_err(format!("cannot start {n} threads: {e}")))?,
+    );
+    pools.push((n, p.clone()));
+    Ok(Some(p))
 }
 
 /// Read every batch of an Arrow stream, apply `f` to each without the GIL (on a pool of
