@@ -9,14 +9,14 @@
 use crate::codes::NONE;
 use crate::error::BatchError;
 use crate::grouper::{Case, Grouper, Outcome, Reason, Status, TraceStep};
-use arrow_array::builder::StringViewBuilder;
+use arrow_array::builder::{make_view, StringViewBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
 use arrow_array::{
     Array, ArrayRef, GenericListArray, GenericStringArray, ListArray, OffsetSizeTrait, RecordBatch,
     StringArray, StringViewArray, StructArray,
 };
-use arrow_buffer::OffsetBuffer;
+use arrow_buffer::{Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Fields, Schema};
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -462,42 +462,53 @@ fn trace_fields() -> Fields {
 /// Build the result batch of one chunk.
 pub fn to_batch(g: &Grouper, r: &ChunkResult) -> RecordBatch {
     let n = r.outcomes.len();
-    let mut b: Vec<StringViewBuilder> = (0..8)
-        .map(|_| StringViewBuilder::with_capacity(n))
-        .collect();
-    let mut qy_buf = String::new();
+    // Views of the strings a chunk repeats, made once per chunk.
+    let views = |v: &mut dyn Iterator<Item = &str>| v.map(ViewColumn::view).collect::<Vec<u128>>();
+    let mdc = views(&mut g.mdcs.iter().map(|m| m.code.as_str()));
+    let adrg = views(&mut g.adrgs.iter().map(|a| a.code.as_str()));
+    let drg = views(&mut g.drgs.iter().map(|d| d.code.as_str()));
+    let qy: Vec<String> = g.mdcs.iter().map(|m| format!("{}QY", m.code)).collect();
+    let status = [
+        Status::Ok,
+        Status::Ambiguous,
+        Status::Ungroupable,
+        Status::Invalid,
+    ]
+    .map(|s| ViewColumn::view(s.as_str()));
+    let level = ["none", "CC", "MCC"].map(ViewColumn::view);
+    let none_drg = ViewColumn::view("0000");
+    let mut b: Vec<ViewColumn> = (0..8).map(|_| ViewColumn::with_capacity(n)).collect();
     for o in &r.outcomes {
-        b[0].append_value(o.status.as_str());
-        b[1].append_option(o.reason.map(|x| x.as_str()));
-        b[2].append_option(o.message.as_deref());
-        b[3].append_option((o.mdc != NONE).then(|| g.mdcs[o.mdc as usize].code.as_str()));
+        b[0].push_view(status[o.status as usize]);
+        b[1].push_opt(o.reason.map(|x| x.as_str()));
+        b[2].push_opt(o.message.as_deref());
+        b[3].push_code(
+            (o.mdc != NONE).then(|| (mdc[o.mdc as usize], g.mdcs[o.mdc as usize].code.as_str())),
+        );
         if o.qy {
-            qy_buf.clear();
-            qy_buf.push_str(&g.mdcs[o.mdc as usize].code);
-            qy_buf.push_str("QY");
-            b[4].append_value(&qy_buf);
-            b[5].append_value(&qy_buf);
+            b[4].push(&qy[o.mdc as usize]);
+            b[5].push(&qy[o.mdc as usize]);
         } else {
-            b[4].append_option((o.adrg != NONE).then(|| g.adrgs[o.adrg as usize].code.as_str()));
-            b[5].append_value(if o.drg != NONE {
-                g.drgs[o.drg as usize].code.as_str()
-            } else {
-                "0000"
-            });
+            b[4].push_code((o.adrg != NONE).then(|| {
+                (
+                    adrg[o.adrg as usize],
+                    g.adrgs[o.adrg as usize].code.as_str(),
+                )
+            }));
+            match o.drg {
+                NONE => b[5].push_view(none_drg),
+                d => b[5].push_code(Some((drg[d as usize], g.drgs[d as usize].code.as_str()))),
+            }
         }
         if o.status == Status::Invalid {
-            b[6].append_null();
+            b[6].push_null();
         } else {
-            b[6].append_value(match o.cc_level {
-                2 => "MCC",
-                1 => "CC",
-                _ => "none",
-            });
+            b[6].push_view(level[o.cc_level.min(2) as usize]);
         }
-        b[7].append_option((o.cc_code != NONE).then(|| g.dx.name(o.cc_code)));
+        b[7].push_opt((o.cc_code != NONE).then(|| g.dx.name(o.cc_code)));
     }
     let mut cols: Vec<ArrayRef> = b
-        .iter_mut()
+        .into_iter()
         .map(|x| Arc::new(x.finish()) as ArrayRef)
         .collect();
     if let Some(traces) = &r.traces {
@@ -505,6 +516,92 @@ pub fn to_batch(g: &Grouper, r: &ChunkResult) -> RecordBatch {
     }
     RecordBatch::try_new(result_schema(r.traces.is_some()), cols)
         .expect("result columns match the schema")
+}
+
+/// A string-view column built from precomputed views: a value of at most 12 bytes lives in
+/// its 16-byte view, so most values are one integer store.
+pub(crate) struct ViewColumn {
+    views: Vec<u128>,
+    data: Vec<u8>,
+    nulls: NullBufferBuilder,
+}
+
+impl ViewColumn {
+    pub(crate) fn with_capacity(n: usize) -> ViewColumn {
+        ViewColumn {
+            views: Vec::with_capacity(n),
+            data: Vec::new(),
+            nulls: NullBufferBuilder::new(n),
+        }
+    }
+
+    /// The view of a short value (at most 12 bytes); longer values must go through `push`.
+    pub(crate) fn view(s: &str) -> u128 {
+        if s.len() <= 12 {
+            make_view(s.as_bytes(), 0, 0)
+        } else {
+            u128::MAX
+        }
+    }
+
+    #[inline]
+    pub(crate) fn push_view(&mut self, v: u128) {
+        debug_assert!(v != u128::MAX, "view of a long value");
+        self.views.push(v);
+        self.nulls.append_non_null();
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, s: &str) {
+        if s.len() <= 12 {
+            self.push_view(make_view(s.as_bytes(), 0, 0));
+        } else {
+            let offset = self.data.len() as u32;
+            self.data.extend_from_slice(s.as_bytes());
+            self.push_view(make_view(s.as_bytes(), 0, offset));
+        }
+    }
+
+    /// Push a precomputed view, or the value itself when it was too long for one.
+    #[inline]
+    pub(crate) fn push_code(&mut self, c: Option<(u128, &str)>) {
+        match c {
+            Some((v, _)) if v != u128::MAX => self.push_view(v),
+            Some((_, s)) => self.push(s),
+            None => self.push_null(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn push_opt(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => self.push(s),
+            None => self.push_null(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn push_null(&mut self) {
+        self.views.push(0);
+        self.nulls.append_null();
+    }
+
+    pub(crate) fn finish(mut self) -> StringViewArray {
+        let buffers: Vec<Buffer> = if self.data.is_empty() {
+            Vec::new()
+        } else {
+            vec![Buffer::from_vec(self.data)]
+        };
+        // SAFETY: every view was made by `make_view` from a `&str` (valid UTF-8); a long
+        // value's view points at its bytes in buffer 0, which holds them at that offset.
+        unsafe {
+            StringViewArray::new_unchecked(
+                ScalarBuffer::from(self.views),
+                buffers.into(),
+                self.nulls.finish(),
+            )
+        }
+    }
 }
 
 fn trace_array(traces: &[Vec<TraceStep>]) -> ListArray {
