@@ -6,10 +6,10 @@
 //! subset of the case's procedures, comprehensive group by category and treatment type, the
 //! category's other comprehensive groups, else the blank group `KBBZ`.
 
-use crate::batch::{Codes, Str};
+use crate::batch::{Codes, Str, ViewColumn};
 use crate::codes::normalise;
 use crate::error::BatchError;
-use arrow_array::builder::{Float64Builder, StringViewBuilder};
+use arrow_array::builder::Float64Builder;
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
@@ -403,31 +403,31 @@ fn match_range(c: &Catalogue, dx: &Codes, px: &Codes, r: std::ops::Range<usize>)
         let (m, key) = match_row(c, dx, px, i, &mut s);
         match c.groups.get(m.group as usize) {
             Some(g) => {
-                b[0].append_value(&g.id);
-                b[1].append_value(if g.core { "core" } else { "comprehensive" });
+                b[0].push(&g.id);
+                b[1].push(if g.core { "core" } else { "comprehensive" });
                 score.append_option(g.score);
             }
             None if m.reason == "invalid" => {
-                b[0].append_null();
-                b[1].append_null();
+                b[0].push_null();
+                b[1].push_null();
                 score.append_null();
             }
             None => {
-                b[0].append_value(BLANK);
-                b[1].append_value("blank");
+                b[0].push(BLANK);
+                b[1].push("blank");
                 score.append_null();
             }
         }
-        b[2].append_value(m.reason);
+        b[2].push(m.reason);
         if m.reason == "invalid" {
-            b[3].append_null();
+            b[3].push_null();
         } else {
-            b[3].append_value(TREATMENTS[m.treatment as usize]);
+            b[3].push(TREATMENTS[m.treatment as usize]);
         }
-        b[4].append_option(key.as_deref());
+        b[4].push_opt(key.as_deref());
     }
     let mut cols: Vec<ArrayRef> = Vec::with_capacity(6);
-    let mut it = b.into_iter().map(|mut x| Arc::new(x.finish()) as ArrayRef);
+    let mut it = b.into_iter().map(|x| Arc::new(x.finish()) as ArrayRef);
     cols.push(it.next().expect("group"));
     cols.push(it.next().expect("kind"));
     cols.push(Arc::new(score.finish()));
