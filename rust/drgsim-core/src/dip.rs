@@ -394,9 +394,7 @@ pub fn result_schema() -> Arc<Schema> {
 
 fn match_range(c: &Catalogue, dx: &Codes, px: &Codes, r: std::ops::Range<usize>) -> RecordBatch {
     let n = r.len();
-    let mut b: Vec<StringViewBuilder> = (0..5)
-        .map(|_| StringViewBuilder::with_capacity(n))
-        .collect();
+    let mut b: Vec<ViewColumn> = (0..5).map(|_| ViewColumn::with_capacity(n)).collect();
     let mut score = Float64Builder::with_capacity(n);
     let mut s = Scratch::default();
     for i in r {
