@@ -223,8 +223,8 @@ pub struct Columns<'a> {
     birth_weight: Num<'a>,
     los: Num<'a>,
     discharge: Num<'a>,
-    dx: Codes<'a>,
-    px: Codes<'a>,
+    pub(crate) dx: Codes<'a>,
+    pub(crate) px: Codes<'a>,
     input_error: Option<Str<'a>>,
     rows: usize,
 }
@@ -280,17 +280,21 @@ pub struct ChunkResult {
 
 /// The codes of a range of rows, resolved in one pass before any row is grouped: the lookups
 /// are independent, so the processor overlaps their cache misses.
-struct Resolved<'a> {
-    dx: Vec<u32>,
-    dx_end: Vec<u32>,
-    px: Vec<u32>,
-    px_end: Vec<u32>,
+pub(crate) struct Resolved<'a> {
+    pub(crate) dx: Vec<u32>,
+    pub(crate) dx_end: Vec<u32>,
+    pub(crate) px: Vec<u32>,
+    pub(crate) px_end: Vec<u32>,
     first: Vec<Option<&'a str>>,
     /// (row, code) of each unknown secondary diagnosis or procedure, in row order.
     unknown: Vec<(usize, &'a str)>,
 }
 
-fn resolve_range<'a>(g: &Grouper, c: &Columns<'a>, range: std::ops::Range<usize>) -> Resolved<'a> {
+pub(crate) fn resolve_range<'a>(
+    g: &Grouper,
+    c: &Columns<'a>,
+    range: std::ops::Range<usize>,
+) -> Resolved<'a> {
     let n = range.len();
     let mut r = Resolved {
         dx: Vec::with_capacity(n * 4),
@@ -333,13 +337,8 @@ struct Row<'r> {
     unknown: &'r [(usize, &'r str)],
 }
 
-fn group_row(
-    g: &Grouper,
-    c: &Columns,
-    i: usize,
-    row: Row,
-    trace: Option<&mut Vec<TraceStep>>,
-) -> Outcome {
+/// The numeric fields of row `i` as a case without codes, and the first input error.
+pub(crate) fn row_case<'c>(c: &Columns, i: usize) -> (Case<'c>, Option<String>) {
     let mut err: Option<String> = c
         .input_error
         .as_ref()
@@ -356,7 +355,7 @@ fn group_row(
     };
     let mut age = num("age", &c.age);
     let age_days = num("age_days", &c.age_days);
-    let case_sex = num("sex", &c.sex);
+    let sex = num("sex", &c.sex);
     let birth_weight = num("birth_weight_g", &c.birth_weight);
     let los = num("los_days", &c.los);
     let discharge = num("discharge_type", &c.discharge);
@@ -365,14 +364,30 @@ fn group_row(
         age = age_days.filter(|d| *d >= 0.0).map(|d| (d / 365.0).floor());
     }
     let case = Case {
-        sex: case_sex,
+        sex,
         age,
         age_days,
         birth_weight,
         los,
         discharge,
+        dx: &[],
+        px: &[],
+    };
+    (case, err)
+}
+
+fn group_row(
+    g: &Grouper,
+    c: &Columns,
+    i: usize,
+    row: Row,
+    trace: Option<&mut Vec<TraceStep>>,
+) -> Outcome {
+    let (case, err) = row_case(c, i);
+    let case = Case {
         dx: row.dx,
         px: row.px,
+        ..case
     };
     let mut o = g.group(&case, err.as_deref(), trace);
     if o.reason == Some(Reason::UnknownPrincipalDx) {

@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod builtin;
 pub mod codes;
+pub mod counterfactual;
 pub mod dip;
 pub mod error;
 pub mod expr;

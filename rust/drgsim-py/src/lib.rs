@@ -3,7 +3,9 @@
 use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
 use arrow_array::{RecordBatch, RecordBatchIterator};
 use arrow_schema::ArrowError;
-use drgsim_core::{batch, builtin, dip, tables, Grouper as CoreGrouper, TableError, TableFiles};
+use drgsim_core::{
+    batch, builtin, counterfactual, dip, tables, Grouper as CoreGrouper, TableError, TableFiles,
+};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict};
@@ -176,6 +178,16 @@ impl DipCatalogue {
 #[pyclass(module = "drgsim._core", frozen)]
 struct Grouper {
     inner: Arc<CoreGrouper>,
+    additions: std::sync::OnceLock<Arc<counterfactual::Additions>>,
+}
+
+impl Grouper {
+    fn wrap(g: CoreGrouper) -> Grouper {
+        Grouper {
+            inner: Arc::new(g),
+            additions: std::sync::OnceLock::new(),
+        }
+    }
 }
 
 #[pymethods]
@@ -184,8 +196,7 @@ impl Grouper {
     #[staticmethod]
     fn load_dir(py: Python<'_>, path: PathBuf) -> PyResult<Grouper> {
         let r = py.detach(|| drgsim_core::load_dir(&path));
-        r.map(|g| Grouper { inner: Arc::new(g) })
-            .map_err(|e| table_err(py, e))
+        r.map(Grouper::wrap).map_err(|e| table_err(py, e))
     }
 
     /// Load a built-in table set by name.
@@ -200,8 +211,7 @@ impl Grouper {
             )
         })?;
         let r = py.detach(|| tables::compile(&files));
-        r.map(|g| Grouper { inner: Arc::new(g) })
-            .map_err(|e| table_err(py, e))
+        r.map(Grouper::wrap).map_err(|e| table_err(py, e))
     }
 
     /// Metadata and counts as a dict.
@@ -324,6 +334,35 @@ impl Grouper {
         map_stream(py, data, threads, batch::result_schema(trace), move |b| {
             batch::group_batch(&g, b, trace).map_err(|e| e.to_string())
         })
+    }
+
+    /// Counterfactual pass (see drgsim_core::counterfactual) over an Arrow stream of cases;
+    /// `drgs`/`rws` give the relative weight of each DRG.
+    #[pyo3(signature = (data, drgs, rws, threads=None))]
+    fn counterfactual_arrow(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        drgs: Vec<String>,
+        rws: Vec<f64>,
+        threads: Option<usize>,
+    ) -> PyResult<ArrowStream> {
+        let g = self.inner.clone();
+        let add = self
+            .additions
+            .get_or_init(|| Arc::new(counterfactual::Additions::new(&g)))
+            .clone();
+        let map = drgs.into_iter().zip(rws).collect();
+        let rw = counterfactual::weights_by_index(&g, &map);
+        map_stream(
+            py,
+            data,
+            threads,
+            counterfactual::result_schema(),
+            move |b| {
+                counterfactual::counterfactual_batch(&g, &add, &rw, b).map_err(|e| e.to_string())
+            },
+        )
     }
 }
 
