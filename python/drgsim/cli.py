@@ -585,6 +585,98 @@ def dip_pay(
     )
 
 
+@main.command("settle")
+@click.argument("input", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-s",
+    "--settlement",
+    "settlement_path",
+    default="example",
+    show_default=True,
+    help="Settlement policy TOML, or 'example' for the shipped one.",
+)
+@click.option(
+    "-p",
+    "--policy",
+    "policy_path",
+    default="rate",
+    show_default=True,
+    help="Payment policy used when INPUT is not paid yet ('rate', 'points' or TOML).",
+)
+@tables_option
+@click.option("--by", default="hospital_id", show_default=True)
+@click.option("--budget", type=float, default=None, help="Region total budget (总额预算).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Per-hospital settlement (.parquet or .csv); the monthly path is written "
+    "beside it with the suffix _monthly.",
+)
+def settle_cmd(
+    input: Path,
+    settlement_path: str,
+    policy_path: str,
+    tables: str,
+    by: str,
+    budget: float | None,
+    output: Path,
+) -> None:
+    """Year-end settlement (结余留用 / 超支分担) of the cases in INPUT, by hospital."""
+    from drgsim.payment import pay
+    from drgsim.policy import example, load_policy
+    from drgsim.settle import example_settlement, load_settlement_policy, settle
+
+    try:
+        sp = (
+            example_settlement()
+            if settlement_path == "example"
+            else load_settlement_policy(settlement_path)
+        )
+        df = read_cases(input)
+        if "paid" not in df.columns:
+            if "drg" not in df.columns or "status" not in df.columns:
+                df = group_frame(df, tables_mod.load(tables))
+            pol = (
+                example(policy_path)
+                if policy_path in ("rate", "points")
+                else load_policy(policy_path)
+            )
+            df = pay(df, pol)
+        result = settle(df, sp, by=by, budget=budget)
+        write_frame(result.with_total(), output)
+        write_frame(result.monthly, output.with_name(f"{output.stem}_monthly{output.suffix}"))
+    except (DrgsimError, OSError) as e:
+        _fail(e)
+        return
+    click.echo(result.summary(), err=True)
+    click.echo(f"wrote {output}", err=True)
+
+
+@main.command("audit")
+@click.argument("input", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@tables_option
+@click.option("-w", "--weights", default=None, help="Weights (default: the table set's).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def audit_cmd(input: Path, tables: str, weights: str | None, output: Path) -> None:
+    """Coding-audit counterfactuals: cases that hang on one code, cases one complication
+    would move up."""
+    from drgsim.counterfactual import counterfactual
+
+    try:
+        df = read_cases(input)
+        start = time.perf_counter()
+        out = counterfactual(df, tables_mod.load(tables), weights=weights)
+        seconds = time.perf_counter() - start
+        write_frame(out, output)
+    except (DrgsimError, OSError) as e:
+        _fail(e)
+        return
+    click.echo(out.group_by("cf_flag").len().sort("len", descending=True), err=True)
+    click.echo(f"{out.height} cases in {seconds:.2f} s; wrote {output}", err=True)
+
+
 @main.command("explain")
 @tables_option
 @click.option("--sex", type=str, default="1", show_default=True)
