@@ -1,8 +1,9 @@
 """The headline figures of the grouper, measured in one run: ``python benches/figures.py``.
 
 - throughput per core: 1,000,000 synthetic cases (chs-drg-1.1 code lists) as in-memory Arrow,
-  grouped by the engine on one thread; skewed (real-looking) and uniform code frequencies;
-- scaling: the same on two threads, as a ratio to one thread;
+  grouped by the engine on one thread (a subprocess with ``RAYON_NUM_THREADS=1``); skewed
+  (real-looking) and uniform code frequencies;
+- scaling: the same with ``RAYON_NUM_THREADS=2``, as a ratio to one thread;
 - the Python API: ``drgsim.group`` on a Polars frame, two threads;
 - the independent pure-Python grouper (tests/reference_grouper.py) on a sample, as a baseline;
 - peak memory of a process that builds and groups one million cases (a fresh subprocess).
@@ -63,19 +64,39 @@ def memory_probe(n: int) -> None:
     print(json.dumps({"tables_loaded": before, "cases_built": built, "peak": peak_rss_mib()}))
 
 
+def engine_probe() -> None:
+    """Run in a subprocess whose RAYON_NUM_THREADS sets the cores: best engine times on Arrow
+    input, skewed and uniform, as JSON."""
+    ts = synthetic.bench_tables()
+    out = {}
+    for dist in ("skewed", "uniform"):
+        table = synthetic.cases(ts, N, skewed=dist == "skewed").to_arrow()
+        out[dist] = best(lambda t=table: ts.grouper.group_arrow(t))
+    print(json.dumps(out))
+
+
+def probe(*args: str, env: dict[str, str] | None = None) -> dict:
+    res = subprocess.run(
+        [sys.executable, __file__, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **(env or {})},
+    )
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     from reference_grouper import load as load_reference
 
     ts = synthetic.bench_tables()
     skewed = synthetic.cases(ts, N)
-    uniform = synthetic.cases(ts, N, skewed=False)
-    a_skewed, a_uniform = skewed.to_arrow(), uniform.to_arrow()
-    g = ts.grouper
     rows = {}
-    rows["engine, 1 thread, skewed"] = best(lambda: g.group_arrow(a_skewed, threads=1))
-    rows["engine, 2 threads, skewed"] = best(lambda: g.group_arrow(a_skewed, threads=2))
-    rows["engine, 1 thread, uniform"] = best(lambda: g.group_arrow(a_uniform, threads=1))
-    rows["engine, 2 threads, uniform"] = best(lambda: g.group_arrow(a_uniform, threads=2))
+    for threads in (1, 2):
+        times = probe("--engine", env={"RAYON_NUM_THREADS": str(threads)})
+        noun = "thread" if threads == 1 else "threads"
+        for dist, sec in times.items():
+            rows[f"engine, {threads} {noun}, {dist}"] = sec
     rows["drgsim.group (Polars), 2 threads, skewed"] = best(
         lambda: drgsim.group(skewed, ts, threads=2)
     )
@@ -99,10 +120,7 @@ def main() -> None:
         f"engine (1 thread, skewed) vs pure-Python grouper: "
         f"{(N / rows['engine, 1 thread, skewed']) / (sample_n / py_time):,.0f}x"
     )
-    probe = subprocess.run(
-        [sys.executable, __file__, "--memory", str(N)], capture_output=True, text=True, check=True
-    )
-    mem = json.loads(probe.stdout.strip().splitlines()[-1])
+    mem = probe("--memory", str(N))
     print(
         f"peak memory building and grouping {N:,} cases: {mem['peak']:.0f} MiB "
         f"(tables loaded: {mem['tables_loaded']:.0f} MiB, cases built: "
@@ -113,5 +131,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--memory":
         memory_probe(int(sys.argv[2]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--engine":
+        engine_probe()
     else:
         main()
