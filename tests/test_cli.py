@@ -137,3 +137,29 @@ def test_synth_then_pay(runner, tmp_path):
     assert df["case_class"].null_count() == 0 and df["paid"].null_count() == 0
     by_class = df.group_by("case_class").agg(pl.col("paid").sum())
     assert by_class["paid"].sum() == pytest.approx(df["paid"].sum())
+
+
+def test_settle_simulate_and_audit(runner, tmp_path):
+    """drgsim settle, simulate and audit on a small synthetic region."""
+    from importlib import resources
+
+    h = tmp_path / "h.parquet"
+    r = runner.invoke(
+        main, ["synth", "--cases", "20000", "--hospitals", "3", "--seed", "2", "-o", str(h)]
+    )
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["settle", str(h), "-o", str(tmp_path / "s.parquet")])
+    assert r.exit_code == 0, r.output
+    s = pl.read_parquet(tmp_path / "s.parquet")
+    assert s.height == 4 and (tmp_path / "s_monthly.parquet").is_file()
+    scenario = resources.files("drgsim") / "scenarios" / "example_los_and_cc.toml"
+    with resources.as_file(scenario) as sc:
+        r = runner.invoke(
+            main,
+            ["simulate", str(h), "-s", str(sc), "--draws", "20", "-o", str(tmp_path / "c.parquet")],
+        )
+    assert r.exit_code == 0, r.output
+    assert "Monte Carlo" in r.output and (tmp_path / "c_hospital.parquet").is_file()
+    r = runner.invoke(main, ["audit", str(h), "-o", str(tmp_path / "a.parquet")])
+    assert r.exit_code == 0, r.output
+    assert pl.read_parquet(tmp_path / "a.parquet")["cf_flag"].drop_nulls().len() > 0

@@ -12,8 +12,8 @@ import drgsim
 from drgsim.montecarlo import MEASURES, case_arrays, montecarlo, repaid
 from drgsim.policy import example
 from drgsim.scenario import Cost, Scenario, Where
-from drgsim.settle import example_settlement, parse_settlement_policy, settle
-from drgsim.simulate import simulate
+from drgsim.settlement import example_settlement, parse_settlement_policy, settle
+from drgsim.simulation import simulate
 
 SETTLE_MEASURES = ("drg_value", "actual_cost", "surplus", "surplus_kept", "overspend",
                    "overspend_shared", "overspend_borne")  # fmt: skip

@@ -31,7 +31,7 @@ from drgsim.scenario import (
     load_scenario,
     parse_scenario,
 )
-from drgsim.settle import Band, example_settlement
+from drgsim.settlement import Band, example_settlement
 
 EXAMPLES = Path(str(resources.files("drgsim") / "scenarios"))
 CC_CODES = ("E87.000", "E86.x00", "N18.400")

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import drgsim
 from drgsim.policy import PolicyError
-from drgsim.settle import (
+from drgsim.settlement import (
     HOSPITAL_COLUMNS,
     MONTHLY_COLUMNS,
     Band,
@@ -317,7 +317,7 @@ def test_example_policy_loads_and_is_documented() -> None:
     assert p.path is not None and p.path.name == "example_settlement.toml"
     readme = (Path(drgsim.__file__).parent / "policies" / "README.md").read_text("utf-8")
     section = readme[readme.index("## Settlement policy") :]
-    from drgsim.settle import _KEYS
+    from drgsim.settlement import _KEYS
 
     for sec, keys in _KEYS.items():
         assert f"[{sec}]" in section, sec

@@ -23,8 +23,8 @@ from drgsim.scenario import (
     apply,
     load_scenario,
 )
-from drgsim.settle import example_settlement, parse_settlement_policy
-from drgsim.simulate import MEASURES, measures, recompute, reconcile, simulate
+from drgsim.settlement import example_settlement, parse_settlement_policy
+from drgsim.simulation import MEASURES, measures, recompute, reconcile, simulate
 
 EXAMPLES = Path(str(resources.files("drgsim") / "scenarios"))
 

@@ -27,6 +27,8 @@ from drgsim.exceptions import (
 from drgsim.grouping import RESULT_COLUMNS, Explanation, explain, group
 from drgsim.payment import pay
 from drgsim.policy import Policy, PolicyError, load_policy
+from drgsim.settlement import settle
+from drgsim.simulation import simulate
 from drgsim.tables import TableSet
 
 __all__ = [
@@ -46,6 +48,8 @@ __all__ = [
     "group",
     "load_policy",
     "pay",
+    "settle",
+    "simulate",
     "synth",
     "tables",
 ]

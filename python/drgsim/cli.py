@@ -626,7 +626,7 @@ def settle_cmd(
     """Year-end settlement (结余留用 / 超支分担) of the cases in INPUT, by hospital."""
     from drgsim.payment import pay
     from drgsim.policy import example, load_policy
-    from drgsim.settle import example_settlement, load_settlement_policy, settle
+    from drgsim.settlement import example_settlement, load_settlement_policy, settle
 
     try:
         sp = (
@@ -651,6 +651,103 @@ def settle_cmd(
         _fail(e)
         return
     click.echo(result.summary(), err=True)
+    click.echo(f"wrote {output}", err=True)
+
+
+@main.command("simulate")
+@click.argument("input", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--scenario",
+    "-s",
+    "scenario_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option(
+    "-p",
+    "--policy",
+    "policy_path",
+    default="rate",
+    show_default=True,
+    help="Payment policy TOML, or 'rate' / 'points'.",
+)
+@click.option(
+    "--settlement",
+    "settlement_path",
+    default="example",
+    show_default=True,
+    help="Settlement policy TOML, or 'example'.",
+)
+@tables_option
+@click.option(
+    "--draws",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Monte Carlo draws of volumes and costs for the scenario (0: none).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Comparison by department (.parquet or .csv); tables by hospital, doctor "
+    "and DRG are written beside it with those suffixes.",
+)
+def simulate_cmd(
+    input: Path,
+    scenario_path: Path,
+    policy_path: str,
+    settlement_path: str,
+    tables: str,
+    draws: int,
+    seed: int,
+    output: Path,
+) -> None:
+    """Apply a scenario to the cases in INPUT and compare it with the baseline."""
+    from drgsim.montecarlo import montecarlo
+    from drgsim.policy import example, load_policy
+    from drgsim.settlement import example_settlement, load_settlement_policy
+    from drgsim.simulation import simulate
+
+    try:
+        pol = (
+            example(policy_path) if policy_path in ("rate", "points") else load_policy(policy_path)
+        )
+        sp = (
+            example_settlement()
+            if settlement_path == "example"
+            else load_settlement_policy(settlement_path)
+        )
+        r = simulate(
+            read_cases(input), scenario_path, pol, tables=tables_mod.load(tables), settlement=sp
+        )
+        tables_out = {
+            "": r.by_department,
+            "_hospital": r.by_hospital,
+            "_doctor": r.by_doctor,
+            "_drg": r.by_drg,
+        }
+        for suffix, frame in tables_out.items():
+            if frame is not None:
+                write_frame(frame, output.with_name(f"{output.stem}{suffix}{output.suffix}"))
+        mc = None
+        if draws and r.settlement_baseline is not None:
+            mc = montecarlo(
+                r.simulated,
+                r.policy_scenario,
+                r.settlement_policy_scenario,
+                draws=draws,
+                seed=seed,
+                budget=r.settlement_baseline.region["budget"],
+            )
+    except (DrgsimError, OSError) as e:
+        _fail(e)
+        return
+    click.echo(r.summary(), err=True)
+    if mc is not None:
+        click.echo(mc.summary(), err=True)
     click.echo(f"wrote {output}", err=True)
 
 

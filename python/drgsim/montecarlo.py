@@ -1,7 +1,7 @@
 """Monte Carlo of a year's settlement: uncertain volumes and costs, numba-compiled.
 
 :func:`montecarlo` takes paid cases (a baseline or a scenario: :func:`drgsim.pay` output,
-e.g. :attr:`drgsim.simulate.SimulationResult.simulated`) and draws, many times, the year
+e.g. :attr:`drgsim.simulation.SimulationResult.simulated`) and draws, many times, the year
 that could have happened instead:
 
 - **Volumes**, per cell (hospital × DRG) with ``n`` observed cases: ``fixed`` (``n``),
@@ -15,17 +15,17 @@ that could have happened instead:
 Each drawn case is classed and paid again under the policy's class rules (a case whose cost
 crosses the high or low threshold changes class; excluded and special cases keep their
 class), summed per hospital into the DRG value V and the actual cost C, and settled with the
-band formulas of :mod:`drgsim.settle` (:func:`drgsim.settle.band_amount` is applied to the
+band formulas of :mod:`drgsim.settlement` (:func:`drgsim.settlement.band_amount` is applied to the
 draws): surplus S = max(V − C, 0) and overspend O = max(C − V, 0); ``surplus_kept`` by the
 surplus bands; ``overspend_shared`` by the overspend bands, scaled down when the region's
 total exceeds the 调剂金; ``overspend_borne`` = O − shared; ``net`` = kept − borne (the
 settlement's effect on the hospital's result relative to its cost); the floating point value
 rescales point-valued cases when the policy enables it. The region's budget is fixed in
-advance: by default that of :func:`drgsim.settle.settle` on the given cases. Limits on the
+advance: by default that of :func:`drgsim.settlement.settle` on the given cases. Limits on the
 settled amount and the deposit are not drawn (they do not depend on the bands).
 
 With ``volume="fixed"``, ``resample=False`` and ``cost_sigma=0`` every draw is the observed
-year and the result equals :func:`drgsim.settle.settle` (up to the order of summation).
+year and the result equals :func:`drgsim.settlement.settle` (up to the order of summation).
 
 The kernel runs draws in parallel (``numba.prange``); each draw seeds its own generator
 (``seed``, draw number), so results do not depend on the number of threads.
@@ -57,7 +57,7 @@ from numba import njit, prange
 
 from drgsim.exceptions import ColumnError
 from drgsim.policy import Policy
-from drgsim.settle import Settlement, SettlementPolicy, band_amount, example_settlement, settle
+from drgsim.settlement import Settlement, SettlementPolicy, band_amount, example_settlement, settle
 
 __all__ = ["MEASURES", "VOLUMES", "MonteCarloResult", "case_arrays", "montecarlo", "repaid"]
 
@@ -335,7 +335,7 @@ class MonteCarloResult:
     ----------
     hospitals : polars.DataFrame
         Long format, one row per hospital (and ``total`` for the region) and measure of
-        :data:`MEASURES`: ``deterministic`` (:func:`drgsim.settle.settle` on the observed
+        :data:`MEASURES`: ``deterministic`` (:func:`drgsim.settlement.settle` on the observed
         cases), ``mean``, ``sd``, ``p5``, ``p50``, ``p95``.
     risk : polars.DataFrame
         Per hospital and ``total``: ``prob_overspend`` (share of draws with C > V),
@@ -396,7 +396,7 @@ def _settle_draws(
     sp: SettlementPolicy,
     budget: float | None,
 ) -> dict[str, FloatArray]:
-    """The band stage of :func:`drgsim.settle.settle` for every draw (draws × hospitals)."""
+    """The band stage of :func:`drgsim.settlement.settle` for every draw (draws × hospitals)."""
     d, h = value.shape
     if sp.floating.enabled and budget is not None:
         points = pointv.sum(axis=1, keepdims=True)
@@ -457,7 +457,7 @@ def montecarlo(
     policy : Policy
         The payment policy ``paid`` was paid under (its class rules re-pay drawn costs).
     settlement : SettlementPolicy, optional
-        Default :func:`drgsim.settle.example_settlement`.
+        Default :func:`drgsim.settlement.example_settlement`.
     draws : int
         Number of draws.
     volume : {"poisson", "multinomial", "fixed"}
@@ -470,7 +470,7 @@ def montecarlo(
     by : str
         The hospital column.
     budget : float, optional
-        Region budget; default that of :func:`drgsim.settle.settle` on ``paid``.
+        Region budget; default that of :func:`drgsim.settlement.settle` on ``paid``.
 
     Returns
     -------

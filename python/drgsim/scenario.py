@@ -342,7 +342,7 @@ class PolicyChange:
 
 @dataclass(frozen=True)
 class SettlementChange:
-    """Overrides of the settlement policy (``drgsim.settle.SettlementPolicy``), as
+    """Overrides of the settlement policy (``drgsim.settlement.SettlementPolicy``), as
     :class:`PolicyChange`."""
 
     set: dict[str, Any] = field(default_factory=dict)
@@ -698,7 +698,7 @@ def apply_settlement(settlement: Any, scenario: Scenario) -> Any:
     if settlement is None:
         raise ScenarioError(f"{label}: settlement changes need a settlement policy")
     from drgsim.policy import PolicyError
-    from drgsim.settle import Band
+    from drgsim.settlement import Band
 
     def bands(v: Any, where: str) -> Any:
         if not isinstance(v, list) or not all(isinstance(b, dict) and "share" in b for b in v):

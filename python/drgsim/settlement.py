@@ -53,7 +53,7 @@ full, beyond that half; 90% prepaid and 3% withheld:
 
 >>> import datetime as dt
 >>> import polars as pl
->>> from drgsim.settle import parse_settlement_policy, settle
+>>> from drgsim.settlement import parse_settlement_policy, settle
 >>> policy = parse_settlement_policy({
 ...     "prepayment": {"share": 0.9},
 ...     "deposit": {"share": 0.03},

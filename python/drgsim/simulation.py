@@ -1,7 +1,7 @@
 """What-if simulation: baseline and scenario, grouped, paid and settled, and their differences.
 
 :func:`simulate` runs the baseline (group if needed → :func:`drgsim.pay` →
-:func:`drgsim.settle.settle`) and the scenario (apply the changes of a
+:func:`drgsim.settlement.settle`) and the scenario (apply the changes of a
 :class:`drgsim.scenario.Scenario`, regrouping only the rows a coding, stay or version change
 touched → pay under the scenario's policy → settle under the scenario's settlement policy),
 and compares them by hospital, department, doctor and DRG.
@@ -24,7 +24,7 @@ measure             meaning
 ==================  ======================================================================
 
 The hospital table and :attr:`SimulationResult.totals` also carry the settlement figures of
-:attr:`drgsim.settle.Settlement.hospitals` (``drg_value``, ``actual_cost``,
+:attr:`drgsim.settlement.Settlement.hospitals` (``drg_value``, ``actual_cost``,
 ``surplus_kept``, ``overspend_borne``, ``fund_paid_total`` …; ``profit`` of the settlement is
 ``settlement_profit``). The region's total budget is set in advance: a budget the settlement
 policy derives from the value (``[budget] of_value``) is taken from the baseline and kept for
@@ -35,7 +35,7 @@ Examples
 >>> import drgsim
 >>> from drgsim.policy import example
 >>> from drgsim.scenario import Cost, Scenario, Where
->>> from drgsim.simulate import simulate
+>>> from drgsim.simulation import simulate
 >>> cases = drgsim.synth.hospital(cases=2_000, hospitals=2, seed=1)
 >>> s = Scenario("cheaper", changes=(Cost(Where(), relative=-0.05),))
 >>> r = simulate(cases, s, example("rate"))
@@ -68,7 +68,7 @@ from drgsim.scenario import (
     load_scenario,
     with_key,
 )
-from drgsim.settle import Settlement, SettlementPolicy, example_settlement, settle
+from drgsim.settlement import Settlement, SettlementPolicy, example_settlement, settle
 
 __all__ = [
     "MEASURES",
@@ -325,7 +325,7 @@ def simulate(
     tables : str, path or TableSet, default "teaching"
         The baseline table set.
     settlement : SettlementPolicy, optional
-        The baseline settlement policy (default :func:`drgsim.settle.example_settlement`).
+        The baseline settlement policy (default :func:`drgsim.settlement.example_settlement`).
     by : sequence of str
         Comparison tables to build, of ``hospital``, ``department``, ``doctor``, ``drg``.
     regroup : {"touched", "all"}
