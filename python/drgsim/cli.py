@@ -29,6 +29,20 @@ tables_option = click.option(
 )
 
 
+def _payment_policy(name: str) -> Any:
+    """'rate' / 'points' (the shipped examples) or a policy TOML file."""
+    from drgsim.policy import example, load_policy
+
+    return example(name) if name in ("rate", "points") else load_policy(name)
+
+
+def _settlement_policy(name: str) -> Any:
+    """'example' (the shipped one) or a settlement policy TOML file."""
+    from drgsim.settlement import example_settlement, load_settlement_policy
+
+    return example_settlement() if name == "example" else load_settlement_policy(name)
+
+
 def _fail(e: Exception) -> None:
     click.echo(f"error: {e}", err=True)
     problems = getattr(e, "problems", None)
@@ -303,12 +317,9 @@ def pay_cmd(
 ) -> None:
     """Pay the cases in INPUT under a policy (grouping them first if they have no 'drg')."""
     from drgsim.payment import pay, summary
-    from drgsim.policy import example, load_policy
 
     try:
-        pol = (
-            example(policy_path) if policy_path in ("rate", "points") else load_policy(policy_path)
-        )
+        pol = _payment_policy(policy_path)
         df = read_cases(input)
         if "drg" not in df.columns or "status" not in df.columns:
             df = group_frame(df, tables_mod.load(tables))
@@ -625,24 +636,15 @@ def settle_cmd(
 ) -> None:
     """Year-end settlement (结余留用 / 超支分担) of the cases in INPUT, by hospital."""
     from drgsim.payment import pay
-    from drgsim.policy import example, load_policy
-    from drgsim.settlement import example_settlement, load_settlement_policy, settle
+    from drgsim.settlement import settle
 
     try:
-        sp = (
-            example_settlement()
-            if settlement_path == "example"
-            else load_settlement_policy(settlement_path)
-        )
+        sp = _settlement_policy(settlement_path)
         df = read_cases(input)
         if "paid" not in df.columns:
             if "drg" not in df.columns or "status" not in df.columns:
                 df = group_frame(df, tables_mod.load(tables))
-            pol = (
-                example(policy_path)
-                if policy_path in ("rate", "points")
-                else load_policy(policy_path)
-            )
+            pol = _payment_policy(policy_path)
             df = pay(df, pol)
         result = settle(df, sp, by=by, budget=budget)
         write_frame(result.with_total(), output)
@@ -707,19 +709,11 @@ def simulate_cmd(
 ) -> None:
     """Apply a scenario to the cases in INPUT and compare it with the baseline."""
     from drgsim.montecarlo import montecarlo
-    from drgsim.policy import example, load_policy
-    from drgsim.settlement import example_settlement, load_settlement_policy
     from drgsim.simulation import simulate
 
     try:
-        pol = (
-            example(policy_path) if policy_path in ("rate", "points") else load_policy(policy_path)
-        )
-        sp = (
-            example_settlement()
-            if settlement_path == "example"
-            else load_settlement_policy(settlement_path)
-        )
+        pol = _payment_policy(policy_path)
+        sp = _settlement_policy(settlement_path)
         r = simulate(
             read_cases(input), scenario_path, pol, tables=tables_mod.load(tables), settlement=sp
         )

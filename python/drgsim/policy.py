@@ -33,6 +33,7 @@ __all__ = [
     "Rate",
     "example",
     "load_policy",
+    "read_toml",
 ]
 
 PAYMENT_RULES = ("items", "standard", "cost_ratio", "standard_plus_excess")
@@ -339,6 +340,18 @@ def parse_policy(data: dict[str, Any], where: str = "policy") -> Policy:
     )
 
 
+def read_toml(path: str | Path, what: str, error: type[Exception] = PolicyError) -> dict[str, Any]:
+    """Read a TOML file; ``error`` (naming ``what`` and the file) when it cannot be read or
+    parsed."""
+    p = Path(path)
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise error(f"cannot read {what} {p}: {e}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise error(f"{p}: {e}") from e
+
+
 def load_policy(path: str | Path) -> Policy:
     """Read and validate a policy TOML file.
 
@@ -348,12 +361,7 @@ def load_policy(path: str | Path) -> Policy:
         The file is not valid TOML or a field is missing or wrong; the message names both.
     """
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise PolicyError(f"cannot read policy {p}: {e}") from e
-    except tomllib.TOMLDecodeError as e:
-        raise PolicyError(f"{p}: {e}") from e
+    data = read_toml(p, "policy")
     pol = parse_policy(data, str(p))
     return Policy(**{**pol.__dict__, "path": p})
 

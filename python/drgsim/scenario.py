@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +54,7 @@ import polars as pl
 
 from drgsim.exceptions import DrgsimError
 from drgsim.grouping import RESULT_COLUMNS, group_frame
+from drgsim.policy import read_toml
 from drgsim.tables import TableSet
 
 __all__ = [
@@ -578,12 +578,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     ['los', 'add']
     """
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise ScenarioError(f"cannot read scenario {p}: {e}") from e
-    except tomllib.TOMLDecodeError as e:
-        raise ScenarioError(f"{p}: {e}") from e
+    data = read_toml(p, "scenario", ScenarioError)
     s = parse_scenario(data, str(p), p.parent)
     return dataclasses.replace(s, path=p)
 

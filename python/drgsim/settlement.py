@@ -71,7 +71,6 @@ from __future__ import annotations
 import dataclasses
 import html
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -81,7 +80,7 @@ from typing import Any
 import polars as pl
 
 from drgsim.exceptions import ColumnError
-from drgsim.policy import PolicyError
+from drgsim.policy import PolicyError, read_toml
 
 __all__ = [
     "HOSPITAL_COLUMNS",
@@ -635,12 +634,7 @@ def load_settlement_policy(path: str | Path) -> SettlementPolicy:
         The file cannot be read, is not TOML, or a field is wrong; the message names both.
     """
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise PolicyError(f"cannot read settlement policy {p}: {e}") from e
-    except tomllib.TOMLDecodeError as e:
-        raise PolicyError(f"{p}: {e}") from e
+    data = read_toml(p, "settlement policy", PolicyError)
     return dataclasses.replace(parse_settlement_policy(data, str(p)), path=p)
 
 

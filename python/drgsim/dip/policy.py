@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from drgsim.policy import Hospital, PolicyError
+from drgsim.policy import Hospital, PolicyError, read_toml
 
 __all__ = [
     "BASES",
@@ -576,12 +575,7 @@ def load_policy(path: str | os.PathLike[str]) -> DipPolicy:
         The file is not valid TOML or a field is missing or wrong; the message names both.
     """
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise PolicyError(f"cannot read policy {p}: {e}") from e
-    except tomllib.TOMLDecodeError as e:
-        raise PolicyError(f"{p}: {e}") from e
+    data = read_toml(p, "DIP policy", PolicyError)
     return replace(parse_policy(data, str(p)), path=p)
 
 

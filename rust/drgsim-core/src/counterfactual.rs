@@ -189,47 +189,22 @@ fn run_range(
                 });
             }
         };
-        for j in 1..dx.len() {
-            if dx[j] == NONE {
-                continue;
+        for (is_dx, codes, first) in [(true, dx, 1), (false, px, 0)] {
+            for j in first..codes.len() {
+                if codes[j] == NONE {
+                    continue;
+                }
+                let buf = if is_dx { &mut dx_buf } else { &mut px_buf };
+                buf.clear();
+                buf.extend_from_slice(&codes[..j]);
+                buf.extend_from_slice(&codes[j + 1..]);
+                let edited = if is_dx {
+                    Case { dx: buf, ..case }
+                } else {
+                    Case { px: buf, ..case }
+                };
+                consider(g.group(&edited, None, None), j as u32, is_dx);
             }
-            dx_buf.clear();
-            dx_buf.extend(
-                dx.iter()
-                    .enumerate()
-                    .filter(|(x, _)| *x != j)
-                    .map(|(_, v)| *v),
-            );
-            let o = g.group(
-                &Case {
-                    dx: &dx_buf,
-                    ..case
-                },
-                None,
-                None,
-            );
-            consider(o, j as u32, true);
-        }
-        for j in 0..px.len() {
-            if px[j] == NONE {
-                continue;
-            }
-            px_buf.clear();
-            px_buf.extend(
-                px.iter()
-                    .enumerate()
-                    .filter(|(x, _)| *x != j)
-                    .map(|(_, v)| *v),
-            );
-            let o = g.group(
-                &Case {
-                    px: &px_buf,
-                    ..case
-                },
-                None,
-                None,
-            );
-            consider(o, j as u32, false);
         }
         let mut up: Option<Found> = None;
         for level in [2u8, 1u8] {
