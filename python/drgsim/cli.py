@@ -140,7 +140,12 @@ def group_cmd(
     """Group the cases in INPUT (CSV or Parquet) and write OUTPUT."""
     try:
         ts = tables_mod.load(tables)
-        df = read_cases(input)
+        from drgsim.readers import read_any
+
+        read = read_any(input)
+        df = read.frame
+        if not quiet:
+            click.echo(read.summary(), err=True)
         if trace and output.suffix.lower() == ".csv":
             raise InputError("--trace needs a Parquet output (a trace is a nested column)")
         columns = _parse_maps(maps)
