@@ -2,7 +2,7 @@
 PY ?= python3
 PIP ?= $(PY) -m pip
 
-.PHONY: dev fmt lint test bench conformance migration demo
+.PHONY: dev system-deps fmt lint test bench conformance migration demo
 
 ## Install drgsim in editable mode with the test tools (builds the extension in release).
 dev:
@@ -22,8 +22,15 @@ lint:
 	$(PY) -m ruff format --check python tests benches reports
 	$(PY) -m mypy
 
+## System packages a test uses (headless Chromium for the report screenshot), when apt is there.
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; } || \
+	echo "chromium is not installed: the report screenshot test will be skipped"
+
 ## Install the test tools, then run every check and test: lints, Rust tests, pytest.
-test: dev lint
+test: dev system-deps lint
 	cargo test -p drgsim-core --release
 	$(PY) -m pytest -q
 

@@ -11,7 +11,7 @@ import click
 import polars as pl
 
 from drgsim import tables as tables_mod
-from drgsim.exceptions import DrgsimError, InputError, TableError
+from drgsim.exceptions import DrgsimError, InputError
 from drgsim.grouping import explain, group_frame
 from drgsim.io import read_cases, write_frame
 
@@ -814,38 +814,29 @@ def explain_cmd(
 
 
 @main.command("demo")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("drgsim-demo"),
+    show_default=True,
+    help="Folder for the report.",
+)
+@click.option("--cases", type=click.IntRange(1000), default=50_000, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
 @tables_option
-def demo(tables: str) -> None:
-    """Group the built-in example cases and explain one of them (no files needed)."""
+def demo(out_dir: Path, cases: int, seed: int, tables: str) -> None:
+    """The main job on built-in defaults: a synthetic hospital grouped, paid, settled and
+    simulated under one scenario, with the Excel and HTML report (no files needed)."""
+    from drgsim import demo as demo_mod
+
     try:
-        ts = tables_mod.load(tables)
-        raw = tables_mod.load("teaching").builtin_file("examples.csv")
-        if raw is None:
-            raise TableError("the teaching set has no examples.csv")
-        cases = pl.read_csv(raw, infer_schema=False)
-        out = group_frame(cases, ts)
-    except DrgsimError as e:
+        result = demo_mod.run(out_dir, cases=cases, seed=seed, tables=tables)
+    except (DrgsimError, OSError) as e:
         _fail(e)
         return
-    click.echo(f"drgsim demo — table set {ts.name} {ts.version} ({ts.content_hash[:12]})")
-    click.echo("This is a teaching table set, not a settlement table.\n")
-    show = [
-        c
-        for c in ("case", "dx", "px", "expected_drg", "mdc", "adrg", "drg", "cc_level", "status")
-        if c in out.columns
-    ]
-    with pl.Config(tbl_rows=100, tbl_width_chars=160, fmt_str_lengths=40):
-        click.echo(out.select(show))
-    click.echo(summarise(out))
-    if "expected_drg" in out.columns:
-        agree = out.filter(pl.col("drg") == pl.col("expected_drg")).height
-        click.echo(f"agree with expected: {agree} of {out.height}")
-    click.echo("")
-    first = out.row(0, named=True)
-    explain(
-        {k: first[k] for k in cases.columns if k not in ("case",) and not k.startswith("expected")},
-        ts,
-    )
+    click.echo(result["summary"])
 
 
 if __name__ == "__main__":  # pragma: no cover
