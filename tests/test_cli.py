@@ -163,3 +163,13 @@ def test_settle_simulate_and_audit(runner, tmp_path):
     r = runner.invoke(main, ["audit", str(h), "-o", str(tmp_path / "a.parquet")])
     assert r.exit_code == 0, r.output
     assert pl.read_parquet(tmp_path / "a.parquet")["cf_flag"].drop_nulls().len() > 0
+
+
+def test_report_command(runner, tmp_path):
+    h = tmp_path / "h.parquet"
+    r = runner.invoke(main, ["synth", "--cases", "5000", "--hospitals", "2", "-o", str(h)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["report", str(h), "-o", str(tmp_path / "rep")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "rep" / "report.xlsx").is_file()
+    assert (tmp_path / "rep" / "report.html").is_file()

@@ -153,16 +153,33 @@ def group_cmd(
         if df.height <= PROGRESS_ROWS or quiet:
             out = group_frame(df, ts, trace=trace, columns=columns, provenance=provenance)
         else:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
             parts: list[pl.DataFrame] = []
-            with click.progressbar(
-                length=df.height, label="grouping", file=sys.stderr, show_pos=True, show_eta=True
-            ) as bar:
+            columns_shown = (
+                TextColumn("grouping"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]} cases/s"),
+                TimeRemainingColumn(),
+            )
+            with Progress(*columns_shown, console=Console(stderr=True)) as bar:
+                task = bar.add_task("grouping", total=df.height, rate="-")
                 for off in range(0, df.height, PROGRESS_ROWS):
                     part = df.slice(off, PROGRESS_ROWS)
                     parts.append(
                         group_frame(part, ts, trace=trace, columns=columns, provenance=provenance)
                     )
-                    bar.update(part.height)
+                    done = off + part.height
+                    rate = done / max(time.perf_counter() - start, 1e-9)
+                    bar.update(task, completed=done, rate=f"{rate:,.0f}")
             out = pl.concat(parts)
         seconds = time.perf_counter() - start
         write_frame(
@@ -811,6 +828,51 @@ def explain_cmd(
         explain(case, tables, lang=lang)
     except DrgsimError as e:
         _fail(e)
+
+
+@main.command("report")
+@click.argument("input", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for report.xlsx and report.html.",
+)
+@click.option(
+    "-p",
+    "--policy",
+    "policy_path",
+    default="rate",
+    show_default=True,
+    help="Payment policy used when INPUT is not paid yet ('rate', 'points' or TOML).",
+)
+@tables_option
+@click.option("--title", default="DRG 付费分析报告", show_default=True)
+def report_cmd(input: Path, out_dir: Path, policy_path: str, tables: str, title: str) -> None:
+    """Excel workbook and offline HTML report of the cases in INPUT (grouped and paid first
+    when they are not yet)."""
+    from drgsim.payment import pay
+    from drgsim.readers import read_any
+    from drgsim.report import report
+
+    try:
+        df = (
+            read_cases(input)
+            if input.suffix.lower() in (".parquet", ".pq")
+            else read_any(input).frame
+        )
+        if "drg" not in df.columns or "status" not in df.columns:
+            df = group_frame(df, tables_mod.load(tables))
+        if "paid" not in df.columns:
+            df = pay(df, _payment_policy(policy_path))
+        files = report(df, out_dir, title=title)
+    except (DrgsimError, OSError) as e:
+        _fail(e)
+        return
+    for kind, path in files.items():
+        click.echo(f"{kind}: {path}")
 
 
 @main.command("demo")
