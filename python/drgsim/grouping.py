@@ -227,6 +227,11 @@ class Explanation:
     def __repr__(self) -> str:
         return f"<Explanation {self.drg} ({len(self.steps)} steps, tables {self.tables})>"
 
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(self.text())}</pre>"
+
 
 def explain(
     case: Mapping[str, Any] | pl.DataFrame,
