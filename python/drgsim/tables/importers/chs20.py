@@ -74,6 +74,8 @@ from drgsim.tables.importers.opendrg import (
     _TNot,
     _TOr,
 )
+from drgsim.tables.importers.opendrg import _adrg_toml as _adrg_toml_1x
+from drgsim.tables.importers.opendrg import _header as _header_1x
 
 __all__ = ["import_chs20"]
 
@@ -1216,12 +1218,11 @@ def _norm_name(s: str) -> str:
 # ---------------------------------------------------------------------------------------
 
 
+LAYOUT = "CHS-DRG 2.0 JSON layout"
+
+
 def _header(name: str, source: str, what: str) -> list[str]:
-    return [
-        f"# {what} of the table set {name}.",
-        f"# Imported from {source} (CHS-DRG 2.0 JSON layout) by drgsim tables import; "
-        "see IMPORT_NOTES.md.",
-    ]
+    return _header_1x(name, source, what, LAYOUT)
 
 
 def _mdc_toml(
@@ -1244,23 +1245,7 @@ def _mdc_toml(
 
 
 def _adrg_toml(name: str, source: str, adrgs: list[_Adrg]) -> str:
-    lines = _header(name, source, "ADRGs and their DRG splits")
-    for a in adrgs:
-        lines.append("")
-        lines.extend(f"# {c}" for c in a.comments)
-        lines.append("[[adrg]]")
-        lines.append(f"code = {_q(a.code)}")
-        lines.append(f"mdc = {_q(a.mdc)}")
-        lines.append(f"name = {_q(a.name)}")
-        lines.append(f"when = {_q(_render(a.when))}")
-        for code, dname, when in a.drgs:
-            lines.append("")
-            lines.append("[[adrg.drg]]")
-            lines.append(f"code = {_q(code)}")
-            lines.append(f"name = {_q(dname)}")
-            if when is not None:
-                lines.append(f"when = {_q(_render(when))}")
-    return "\n".join(lines) + "\n"
+    return _adrg_toml_1x(name, source, adrgs, LAYOUT)
 
 
 def _tableset_toml(

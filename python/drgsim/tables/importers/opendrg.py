@@ -46,6 +46,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from drgsim.exceptions import TableImportError
 
@@ -1166,6 +1167,11 @@ class _AdrgOut:
     comments: list[str]
     line: int
 
+    @property
+    def name(self) -> str:
+        """The ADRG's name, from the names of its DRGs."""
+        return _adrg_name([n for _, n, _ in self.drgs])
+
 
 class _Importer:
     """One import run; see :func:`import_opendrg`."""
@@ -2025,10 +2031,10 @@ def _icd_files(icd_dir: Path, files: dict[str, str], imp: _Importer) -> bool:
     return True
 
 
-def _header(name: str, source: str, what: str) -> list[str]:
+def _header(name: str, source: str, what: str, layout: str = "opendrg layout") -> list[str]:
     return [
         f"# {what} of the table set {name}.",
-        f"# Imported from {source} (opendrg layout) by drgsim tables import; see IMPORT_NOTES.md.",
+        f"# Imported from {source} ({layout}) by drgsim tables import; see IMPORT_NOTES.md.",
     ]
 
 
@@ -2053,15 +2059,16 @@ def _mdc_toml(
     return "\n".join(lines) + "\n"
 
 
-def _adrg_toml(name: str, source: str, adrgs: list[_AdrgOut]) -> str:
-    lines = _header(name, source, "ADRGs and their DRG splits")
+def _adrg_toml(name: str, source: str, adrgs: Sequence[Any], layout: str = "opendrg layout") -> str:
+    """adrg.toml: each ADRG (code, mdc, name, when, drgs, comments) with its splits."""
+    lines = _header(name, source, "ADRGs and their DRG splits", layout)
     for a in adrgs:
         lines.append("")
         lines.extend(f"# {c}" for c in a.comments)
         lines.append("[[adrg]]")
         lines.append(f"code = {_q(a.code)}")
         lines.append(f"mdc = {_q(a.mdc)}")
-        lines.append(f"name = {_q(_adrg_name([n for _, n, _ in a.drgs]))}")
+        lines.append(f"name = {_q(a.name)}")
         lines.append(f"when = {_q(_render(a.when))}")
         for code, dname, when in a.drgs:
             lines.append("")
