@@ -29,6 +29,16 @@ tables_option = click.option(
 )
 
 
+catalogue_option = click.option(
+    "-c",
+    "--catalogue",
+    "catalogue_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="DIP catalogue (.csv with catalogue.toml beside it, or .parquet).",
+)
+
+
 def _payment_policy(name: str) -> Any:
     """'rate' / 'points' (the shipped examples) or a policy TOML file."""
     from drgsim.policy import example, load_policy
@@ -41,6 +51,22 @@ def _settlement_policy(name: str) -> Any:
     from drgsim.settlement import example_settlement, load_settlement_policy
 
     return example_settlement() if name == "example" else load_settlement_policy(name)
+
+
+def _grouped(df: pl.DataFrame, tables: str) -> pl.DataFrame:
+    """``df`` grouped under ``tables`` unless it already carries the grouping result."""
+    if "drg" in df.columns and "status" in df.columns:
+        return df
+    return group_frame(df, tables_mod.load(tables))
+
+
+def _paid(df: pl.DataFrame, tables: str, policy_path: str) -> pl.DataFrame:
+    """``df`` grouped and paid unless it already carries the payment."""
+    from drgsim.payment import pay
+
+    if "paid" in df.columns:
+        return df
+    return pay(_grouped(df, tables), _payment_policy(policy_path))
 
 
 def _fail(e: Exception) -> None:
@@ -342,9 +368,7 @@ def pay_cmd(
 
     try:
         pol = _payment_policy(policy_path)
-        df = read_cases(input)
-        if "drg" not in df.columns or "status" not in df.columns:
-            df = group_frame(df, tables_mod.load(tables))
+        df = _grouped(read_cases(input), tables)
         start = time.perf_counter()
         out = pay(df, pol, weights)
         seconds = time.perf_counter() - start
@@ -531,13 +555,7 @@ def dip_import(input: Path, output: Path) -> None:
 
 @dip_cmd.command("group")
 @click.argument("input", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "-c",
-    "--catalogue",
-    "catalogue_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
+@catalogue_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def dip_group(input: Path, catalogue_path: Path, output: Path) -> None:
     """Match the cases in INPUT to a DIP catalogue; every case gets a group and a reason."""
@@ -560,13 +578,7 @@ def dip_group(input: Path, catalogue_path: Path, output: Path) -> None:
 
 @dip_cmd.command("pay")
 @click.argument("input", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "-c",
-    "--catalogue",
-    "catalogue_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
+@catalogue_option
 @click.option(
     "-p",
     "--policy",
@@ -657,17 +669,11 @@ def settle_cmd(
     output: Path,
 ) -> None:
     """Year-end settlement (结余留用 / 超支分担) of the cases in INPUT, by hospital."""
-    from drgsim.payment import pay
     from drgsim.settlement import settle
 
     try:
         sp = _settlement_policy(settlement_path)
-        df = read_cases(input)
-        if "paid" not in df.columns:
-            if "drg" not in df.columns or "status" not in df.columns:
-                df = group_frame(df, tables_mod.load(tables))
-            pol = _payment_policy(policy_path)
-            df = pay(df, pol)
+        df = _paid(read_cases(input), tables, policy_path)
         result = settle(df, sp, by=by, budget=budget)
         write_frame(result.with_total(), output)
         write_frame(result.monthly, output.with_name(f"{output.stem}_monthly{output.suffix}"))
@@ -853,20 +859,10 @@ def explain_cmd(
 def report_cmd(input: Path, out_dir: Path, policy_path: str, tables: str, title: str) -> None:
     """Excel workbook and offline HTML report of the cases in INPUT (grouped and paid first
     when they are not yet)."""
-    from drgsim.payment import pay
-    from drgsim.readers import read_any
     from drgsim.report import report
 
     try:
-        df = (
-            read_cases(input)
-            if input.suffix.lower() in (".parquet", ".pq")
-            else read_any(input).frame
-        )
-        if "drg" not in df.columns or "status" not in df.columns:
-            df = group_frame(df, tables_mod.load(tables))
-        if "paid" not in df.columns:
-            df = pay(df, _payment_policy(policy_path))
+        df = _paid(read_cases(input), tables, policy_path)
         files = report(df, out_dir, title=title)
     except (DrgsimError, OSError) as e:
         _fail(e)

@@ -53,11 +53,11 @@ from drgsim.tables.importers.opendrg import (
     DX_EDITION,
     MDC_NAMES,
     MDC_ORDER_HEAD,
-    OUTPUT_FILES,
     PX_EDITION,
     TRUE,
     ImportReport,
     _and,
+    _check_destination,
     _csv_text,
     _default_version,
     _icd_files,
@@ -73,6 +73,7 @@ from drgsim.tables.importers.opendrg import (
     _TIn,
     _TNot,
     _TOr,
+    _write_set,
 )
 from drgsim.tables.importers.opendrg import _adrg_toml as _adrg_toml_1x
 from drgsim.tables.importers.opendrg import _header as _header_1x
@@ -1445,18 +1446,7 @@ def import_chs20(
         src = src.parent if src.name == "original" else src
     else:
         raise TableImportError(f"adrg_rules.json: required file not found in {src / 'original'}")
-    if dest.exists():
-        if not dest.is_dir():
-            raise TableImportError(f"destination {dest} exists and is not a folder")
-        if any(dest.iterdir()) and not overwrite:
-            raise TableImportError(
-                f"destination {dest} exists and is not empty (use overwrite=True to replace it)"
-            )
-    if icd_dir is None:
-        default = src.parent / "icd"
-        icd_dir = default if default.is_dir() else None
-    elif not Path(icd_dir).is_dir():
-        raise TableImportError(f"ICD folder {icd_dir} not found")
+    icd_dir = _check_destination(src, dest, overwrite, icd_dir)
 
     run = _Chs20(src, orig, name)
     files: dict[str, str] = {}
@@ -1621,15 +1611,7 @@ def import_chs20(
     )
     files["IMPORT_NOTES.md"] = _notes(report, run, has_icd, gray_counts)
 
-    # ---- write (only after everything translated) ----
-    dest.mkdir(parents=True, exist_ok=True)
-    if overwrite:
-        for f in OUTPUT_FILES:
-            p = dest / f
-            if p.is_file() and f not in files:
-                p.unlink()
-    for fname in sorted(files):
-        (dest / fname).write_bytes(files[fname].encode("utf-8"))
+    _write_set(dest, files, overwrite)
     return report
 
 

@@ -1835,18 +1835,7 @@ def import_opendrg(
         raise TableImportError(f"invalid table-set name {name!r}")
     if not src.is_dir():
         raise TableImportError(f"source folder {src} not found")
-    if dest.exists():
-        if not dest.is_dir():
-            raise TableImportError(f"destination {dest} exists and is not a folder")
-        if any(dest.iterdir()) and not overwrite:
-            raise TableImportError(
-                f"destination {dest} exists and is not empty (use overwrite=True to replace it)"
-            )
-    if icd_dir is None:
-        default = src.parent / "icd"
-        icd_dir = default if default.is_dir() else None
-    elif not Path(icd_dir).is_dir():
-        raise TableImportError(f"ICD folder {icd_dir} not found")
+    icd_dir = _check_destination(src, dest, overwrite, icd_dir)
 
     imp = _Importer(src, name)
     files: dict[str, str] = {}
@@ -1962,7 +1951,31 @@ def import_opendrg(
     )
     files["IMPORT_NOTES.md"] = _notes(report, has_icd)
 
-    # ---- write (only after everything translated) ----
+    _write_set(dest, files, overwrite)
+    return report
+
+
+def _check_destination(src: Path, dest: Path, overwrite: bool, icd_dir: Path | None) -> Path | None:
+    """Refuse an unusable destination before any work; return the ICD folder to read
+    (``src/../icd`` by default, ``None`` when there is none)."""
+    if dest.exists():
+        if not dest.is_dir():
+            raise TableImportError(f"destination {dest} exists and is not a folder")
+        if any(dest.iterdir()) and not overwrite:
+            raise TableImportError(
+                f"destination {dest} exists and is not empty (use overwrite=True to replace it)"
+            )
+    if icd_dir is None:
+        default = src.parent / "icd"
+        return default if default.is_dir() else None
+    if not Path(icd_dir).is_dir():
+        raise TableImportError(f"ICD folder {icd_dir} not found")
+    return Path(icd_dir)
+
+
+def _write_set(dest: Path, files: dict[str, str], overwrite: bool) -> None:
+    """Write a translated set (only once everything translated). With ``overwrite``, files of
+    the format that this import does not write are removed; other files are left alone."""
     dest.mkdir(parents=True, exist_ok=True)
     if overwrite:
         for f in OUTPUT_FILES:
@@ -1971,7 +1984,6 @@ def import_opendrg(
                 p.unlink()
     for fname in sorted(files):
         (dest / fname).write_bytes(files[fname].encode("utf-8"))
-    return report
 
 
 def _icd_files(icd_dir: Path, files: dict[str, str], imp: _Importer) -> bool:
