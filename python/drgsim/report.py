@@ -281,6 +281,7 @@ def excel_report(
     title: str = "DRG 付费分析报告",
     cost: str = "total_cost",
     los: str = "los_days",
+    levels: dict[str, pl.DataFrame] | None = None,
 ) -> Path:
     """Write the Excel workbook (sheets :data:`SHEETS`) of paid cases to ``path``.
 
@@ -294,6 +295,8 @@ def excel_report(
         Stored as the workbook's title property.
     cost, los : str
         Cost and length-of-stay columns.
+    levels : dict, optional
+        The sheets as :func:`tables` gives them, to reuse instead of computing them again.
 
     Returns
     -------
@@ -302,7 +305,7 @@ def excel_report(
     """
     from xlsxwriter import Workbook
 
-    levels = _levels(paid, cost, los)
+    levels = _levels(paid, cost, los) if levels is None else levels
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     max_rows = 1_048_575
@@ -505,6 +508,7 @@ def html_report(
     cost: str = "total_cost",
     los: str = "los_days",
     top: int = 15,
+    levels: dict[str, pl.DataFrame] | None = None,
 ) -> Path:
     """Write a self-contained, offline HTML report of paid cases to ``path``.
 
@@ -521,6 +525,8 @@ def html_report(
         Page title and heading.
     cost, los : str
         Cost and length-of-stay columns.
+    levels : dict, optional
+        The sheets as :func:`tables` gives them, to reuse instead of computing them again.
     top : int
         How many most profitable and most loss-making DRGs the 盈亏 chart shows.
 
@@ -529,7 +535,7 @@ def html_report(
     Path
         ``path``.
     """
-    levels = _levels(paid, cost, los)
+    levels = _levels(paid, cost, los) if levels is None else levels
     svgs = _charts(levels, paid, top)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -562,7 +568,8 @@ def report(
 ) -> dict[str, Path]:
     """Write both reports into ``out_dir``: ``{"excel": report.xlsx, "html": report.html}``."""
     out = Path(out_dir)
+    levels = _levels(paid, cost, los)  # computed once for both files
     return {
-        "excel": excel_report(paid, out / "report.xlsx", title=title, cost=cost, los=los),
-        "html": html_report(paid, out / "report.html", title=title, cost=cost, los=los),
+        "excel": excel_report(paid, out / "report.xlsx", title=title, levels=levels),
+        "html": html_report(paid, out / "report.html", title=title, levels=levels),
     }
