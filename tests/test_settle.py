@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import drgsim
@@ -526,14 +526,40 @@ def cases(draw: st.DrawFn) -> pl.DataFrame:
 
 @settings(max_examples=60, deadline=None)
 @given(cases(), policies())
+@example(  # the items-paid value exceeds the budget: the floating factor stops at 0
+    df=pl.DataFrame(
+        {
+            "hospital_id": ["A", "B"],
+            "paid": [5.0, 1.0],
+            "total_cost": [0.0, 0.0],
+            "discharge_date": [JAN, JAN],
+            "points": [None, 0.1],
+        }
+    ),
+    doc={
+        "settlement": {"fund_share": 1.0},
+        "prepayment": {"share": 0.0, "basis": "value"},
+        "deposit": {"share": 0.0, "default_score": 0.0},
+        "surplus": {"bands": [{"up_to": 0.05, "share": 0.0}, {"share": 1.0}]},
+        "overspend": {"bands": [{"up_to": 0.05, "share": 0.0}, {"share": 1.0}]},
+        "budget": {"of_value": 0.8125, "split": "value"},
+        "floating": {"enabled": True},
+    },
+)
 def test_totals_and_identities(df: pl.DataFrame, doc: dict[str, Any]) -> None:
     s = settle(df, parse(doc))
     assert s.hospitals.height == df["hospital_id"].n_unique()
     assert s.hospitals["cases"].sum() == df.height
     assert s.hospitals["actual_cost"].sum() == pytest.approx(df["total_cost"].sum())
     check_identities(s)
-    if doc["floating"]["enabled"] and s.region["value_factor"] != 1.0:
-        assert s.hospitals["drg_value"].sum() == pytest.approx(s.region["budget"], abs=1e-6)
+    if doc["floating"]["enabled"] and s.region["value_factor"] > 0:
+        if s.region["value_factor"] != 1.0:
+            assert s.hospitals["drg_value"].sum() == pytest.approx(s.region["budget"], abs=1e-6)
+    elif doc["floating"]["enabled"]:
+        # the items-paid value alone exceeds the budget: the points are worth nothing
+        items = df.filter(pl.col("points").is_null())["paid"].sum()
+        assert s.hospitals["drg_value"].sum() == pytest.approx(items, abs=1e-6)
+        assert items >= s.region["budget"] - 1e-6
 
 
 @settings(max_examples=40, deadline=None)

@@ -56,6 +56,7 @@ import polars as pl
 from numba import njit, prange
 
 from drgsim.exceptions import ColumnError
+from drgsim.payment import high_threshold
 from drgsim.policy import Policy
 from drgsim.settlement import Settlement, SettlementPolicy, band_amount, example_settlement, settle
 
@@ -215,33 +216,6 @@ def _draws(
 # ------------------------------------------------------------------------- case arrays
 
 
-def _thresholds(df: pl.DataFrame, policy: Policy) -> pl.Expr:
-    """The high-multiplier threshold of each case, as :func:`drgsim.pay` computes it."""
-    c, h = policy.classes, policy.hospital
-    thr = pl.lit(c.high.default)
-    for max_rw, t in reversed(c.high.rw_bands):
-        thr = pl.when(pl.col("rw") <= max_rw).then(pl.lit(t)).otherwise(thr)
-    if c.high.by_level and h.level_column in df.columns:
-        thr = (
-            pl.col(h.level_column)
-            .cast(pl.String)
-            .replace_strict(c.high.by_level, default=thr, return_dtype=pl.Float64)
-        )
-    return thr.cast(pl.Float64)
-
-
-def _floating(df: pl.DataFrame, sp: SettlementPolicy) -> pl.Expr:
-    fl = sp.floating
-    e = pl.lit(True)
-    if fl.points_column in df.columns:
-        e = pl.col(fl.points_column).is_not_null()
-    if fl.class_column in df.columns:
-        e = e & ~pl.col(fl.class_column).cast(pl.String).is_in(list(fl.fixed_classes)).fill_null(
-            False
-        )
-    return e
-
-
 def case_arrays(
     paid: pl.DataFrame,
     policy: Policy,
@@ -280,9 +254,9 @@ def case_arrays(
         pl.col(policy.cost_column).cast(pl.Float64, strict=False).fill_null(float("nan"))
         .alias("cost"),
         pl.col("standard").cast(pl.Float64).fill_null(float("nan")).alias("std"),
-        _thresholds(paid, policy).alias("thr"),
+        high_threshold(paid, policy).alias("thr"),
         sig.alias("sigma"),
-        _floating(paid, sp).alias("floating"),
+        sp.floating.selects(paid).alias("floating"),
         pl.col("paid").cast(pl.Float64).fill_null(float("nan")).alias("paid"),
     ).sort("_h", "_g", maintain_order=True)  # fmt: skip
     hospitals = df["_h"].unique(maintain_order=True).to_list()

@@ -46,7 +46,7 @@ import polars as pl
 from drgsim.exceptions import ColumnError, InputError
 from drgsim.policy import Policy, PolicyError
 
-__all__ = ["PAY_COLUMNS", "load_weights", "pay", "summary"]
+__all__ = ["PAY_COLUMNS", "high_threshold", "load_weights", "pay", "summary"]
 
 PAY_COLUMNS: tuple[str, ...] = (
     "rw",
@@ -100,6 +100,22 @@ def _by_type(col: str, values: dict[str, float], frame: pl.DataFrame) -> pl.Expr
     return (
         pl.col(col).cast(pl.String).replace_strict(keyed, default=default, return_dtype=pl.Float64)
     )
+
+
+def high_threshold(df: pl.DataFrame, policy: Policy) -> pl.Expr:
+    """The high-multiplier threshold of each case: by hospital level, else by the first RW
+    band the case's ``rw`` falls in, else the policy's default (needs an ``rw`` column)."""
+    c, h = policy.classes, policy.hospital
+    thr = pl.lit(c.high.default)
+    for max_rw, t in reversed(c.high.rw_bands):
+        thr = pl.when(pl.col("rw") <= max_rw).then(pl.lit(t)).otherwise(thr)
+    if c.high.by_level and h.level_column in df.columns:
+        thr = (
+            pl.col(h.level_column)
+            .cast(pl.String)
+            .replace_strict(c.high.by_level, default=thr, return_dtype=pl.Float64)
+        )
+    return thr.cast(pl.Float64)
 
 
 def pay(
@@ -213,17 +229,7 @@ def pay(
         df = df.with_columns(point_value=pv, base_points=bp).with_columns(
             standard=pl.col("base_points") * pl.col("coefficient") * pl.col("point_value")
         )
-    # high threshold: by level, else by RW band, else the default
-    thr = pl.lit(c.high.default)
-    for max_rw, t in reversed(c.high.rw_bands):
-        thr = pl.when(pl.col("rw") <= max_rw).then(pl.lit(t)).otherwise(thr)
-    if c.high.by_level and h.level_column in df.columns:
-        thr = (
-            pl.col(h.level_column)
-            .cast(pl.String)
-            .replace_strict(c.high.by_level, default=thr, return_dtype=pl.Float64)
-        )
-    df = df.with_columns(_thr=thr)
+    df = df.with_columns(_thr=high_threshold(df, policy))
     los = (
         pl.col(policy.los_column).cast(pl.Float64, strict=False)
         if policy.los_column in df.columns

@@ -13,7 +13,8 @@ fund part plus patient part):
 - ``nominal_value`` = Σ paid; ``drg_value`` V = the same after the floating point value
   (区域浮动点值, optional): point-valued cases are scaled by
   k = (region budget − Σ items-paid) ÷ Σ point-valued paid, so that the region's value adds up
-  to its budget; cases paid by items are not scaled.
+  to its budget; cases paid by items are not scaled. k is never below 0: when the items-paid
+  value alone exceeds the budget, the points are worth nothing.
 - ``actual_cost`` C = Σ cost; ``patient_part`` = Σ (paid − fund part), the fund part of a case
   being ``fund_paid`` (else paid × ``[settlement] fund_share``).
 - ``budget``: the hospital's share of the region's 总额预算 (explicit amounts or shares, the
@@ -371,6 +372,17 @@ class Floating:
     points_column: str = "points"
     class_column: str = "case_class"
     fixed_classes: tuple[str, ...] = ("excluded",)
+
+    def selects(self, df: pl.DataFrame) -> pl.Expr:
+        """Whether each case's value floats with the point value: it has points (when the
+        frame has a points column) and its class is not one of ``fixed_classes``."""
+        e = pl.lit(True)
+        if self.points_column in df.columns:
+            e = pl.col(self.points_column).is_not_null()
+        if self.class_column in df.columns:
+            cls = pl.col(self.class_column).cast(pl.String)
+            e = e & ~cls.is_in(list(self.fixed_classes)).fill_null(False)
+        return e
 
 
 @dataclass(frozen=True)
@@ -846,12 +858,7 @@ def settle(
     if pol.fund_column in df.columns:
         fund = pl.coalesce(pl.col(pol.fund_column).cast(pl.Float64, strict=False), fund)
     fl = pol.floating
-    floating = pl.lit(True)
-    if fl.points_column in df.columns:
-        floating = pl.col(fl.points_column).is_not_null()
-    if fl.class_column in df.columns:
-        cls = pl.col(fl.class_column).cast(pl.String)
-        floating = floating & ~cls.is_in(list(fl.fixed_classes)).fill_null(False)
+    floating = fl.selects(df)
     base = df.select(
         pl.col(by),
         _month_expr(df, pol).alias("month"),
@@ -899,7 +906,9 @@ def settle(
         region_budget = total if total is not None else sum(b.hospitals.values())
         points = float(h["_point_value"].sum())
         items = nominal_total - points
-        factor = (region_budget - items) / points if points > 0 else 1.0
+        # When the fixed (items-paid) value alone exceeds the budget, nothing is left for
+        # the points: their value is 0, never negative.
+        factor = max((region_budget - items) / points, 0.0) if points > 0 else 1.0
     h = h.with_columns(
         drg_value=pl.col("nominal_value") + (factor - 1.0) * pl.col("_point_value"),
         patient_part=pl.col("nominal_value") - pl.col("_fund_value"),

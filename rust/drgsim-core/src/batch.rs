@@ -649,6 +649,18 @@ fn trace_array(traces: &[Vec<TraceStep>]) -> ListArray {
     )
 }
 
+/// Run `f` over the rows `0..n` in chunks of [`CHUNK`] rows, in parallel; results in order.
+pub(crate) fn par_chunks<F>(n: usize, f: F) -> Vec<RecordBatch>
+where
+    F: Fn(std::ops::Range<usize>) -> RecordBatch + Send + Sync,
+{
+    let ranges: Vec<_> = (0..n)
+        .step_by(CHUNK)
+        .map(|s| s..(s + CHUNK).min(n))
+        .collect();
+    ranges.into_par_iter().map(f).collect()
+}
+
 /// Group a whole batch in parallel chunks; returns one result batch per chunk, in order.
 pub fn group_batch(
     g: &Grouper,
@@ -656,15 +668,9 @@ pub fn group_batch(
     trace: bool,
 ) -> Result<Vec<RecordBatch>, BatchError> {
     let c = Columns::new(batch)?;
-    let n = c.len();
-    let ranges: Vec<_> = (0..n)
-        .step_by(CHUNK)
-        .map(|s| s..(s + CHUNK).min(n))
-        .collect();
-    Ok(ranges
-        .into_par_iter()
-        .map(|r| to_batch(g, &group_range(g, &c, r, trace)))
-        .collect())
+    Ok(par_chunks(c.len(), |r| {
+        to_batch(g, &group_range(g, &c, r, trace))
+    }))
 }
 
 /// Convenience: a string column from optional values (used by tests and benches).

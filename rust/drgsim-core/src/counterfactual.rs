@@ -13,7 +13,7 @@
 //!   result marks `documentation`: a complication that is present but not coded would move the
 //!   case up. The effect of secondary diagnoses on ADRG rules is not explored here.
 
-use crate::batch::{resolve_range, row_case, Columns, ViewColumn, CHUNK};
+use crate::batch::{par_chunks, resolve_range, row_case, Columns, ViewColumn};
 use crate::codes::NONE;
 use crate::error::BatchError;
 use crate::expr::Subject;
@@ -21,7 +21,6 @@ use crate::grouper::{Case, Grouper, Status};
 use arrow_array::builder::{Float64Builder, UInt32Builder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
-use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
@@ -286,13 +285,5 @@ pub fn counterfactual_batch(
     batch: &RecordBatch,
 ) -> Result<Vec<RecordBatch>, BatchError> {
     let c = Columns::new(batch)?;
-    let n = c.len();
-    let ranges: Vec<_> = (0..n)
-        .step_by(CHUNK)
-        .map(|s| s..(s + CHUNK).min(n))
-        .collect();
-    Ok(ranges
-        .into_par_iter()
-        .map(|r| run_range(g, add, rw, &c, r))
-        .collect())
+    Ok(par_chunks(c.len(), |r| run_range(g, add, rw, &c, r)))
 }

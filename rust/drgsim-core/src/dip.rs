@@ -6,14 +6,13 @@
 //! subset of the case's procedures, comprehensive group by category and treatment type, the
 //! category's other comprehensive groups, else the blank group `KBBZ`.
 
-use crate::batch::{Codes, Str, ViewColumn};
+use crate::batch::{par_chunks, Codes, Str, ViewColumn};
 use crate::codes::normalise;
 use crate::error::BatchError;
 use arrow_array::builder::Float64Builder;
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
-use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
@@ -443,15 +442,9 @@ pub fn match_batch(c: &Catalogue, batch: &RecordBatch) -> Result<Vec<RecordBatch
         });
     }
     let px = Codes::of("px", batch.column_by_name("px"))?;
-    let n = batch.num_rows();
-    let ranges: Vec<_> = (0..n)
-        .step_by(crate::batch::CHUNK)
-        .map(|s| s..(s + crate::batch::CHUNK).min(n))
-        .collect();
-    Ok(ranges
-        .into_par_iter()
-        .map(|r| match_range(c, &dx, &px, r))
-        .collect())
+    Ok(par_chunks(batch.num_rows(), |r| {
+        match_range(c, &dx, &px, r)
+    }))
 }
 
 #[cfg(test)]
