@@ -155,3 +155,12 @@ def test_nulls_everywhere(yancheng):
 def test_float_extremes(yancheng, value):
     df = pl.DataFrame({"sex": [1], "age": [value], "dx": ["I63.900"]})
     assert drgsim.group(df, yancheng)["status"][0] in {"invalid", "ok"}
+
+
+def test_gbk_csv_reads_with_its_headers(yancheng, tmp_path):
+    """A GBK export (as Chinese-locale tools write it) keeps its Chinese headers."""
+    p = tmp_path / "gbk.csv"
+    p.write_bytes("性别,年龄,诊断编码\n男,60,I63.900\n".encode("gbk"))
+    df = read_cases(p)
+    assert df.columns == ["性别", "年龄", "诊断编码"]
+    assert drgsim.group(df, yancheng)["drg"].to_list() == ["BR25"]

@@ -18,34 +18,42 @@ __all__ = ["read_cases", "write_frame"]
 
 
 def read_cases(path: str | Path) -> pl.DataFrame:
-    """Read a CSV (UTF-8, with or without BOM) or Parquet file of cases, columns as text.
+    """Read a file of cases as it is: CSV/TSV (UTF-8, with or without BOM, or GBK/GB18030,
+    detected as :func:`drgsim.readers.detect_encoding` does), ``.xlsx`` or Parquet; columns of
+    text files as text.
 
-    Parameters
-    ----------
-    path : path
-        ``.csv``/``.txt``/``.tsv`` or ``.parquet``/``.pq``.
+    A text file that is neither UTF-8 nor GB18030 is read with the undecodable bytes replaced,
+    so its rows are kept and the damaged codes come out as unknown codes on their rows.
 
     Raises
     ------
     InputError
         The file cannot be read; the message names the file.
     """
+    from drgsim.readers import detect_encoding, read_table
+
     p = Path(path)
     suffix = p.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
+    if suffix in (".parquet", ".pq"):
+        try:
             return pl.read_parquet(p)
-        if suffix in (".csv", ".txt", ".tsv"):
+        except (pl.exceptions.PolarsError, OSError) as e:
+            raise InputError(f"cannot read {p}: {e}") from e
+    if suffix in (".csv", ".txt", ".tsv"):
+        try:
+            encoding = detect_encoding(p)
+        except InputError:
             sep = "\t" if suffix == ".tsv" else ","
             try:
-                return pl.read_csv(p, infer_schema=False, separator=sep)
-            except pl.exceptions.ComputeError as e:
-                if "utf-8" not in str(e).lower() and "utf8" not in str(e).lower():
-                    raise
                 return pl.read_csv(p, infer_schema=False, separator=sep, encoding="utf8-lossy")
-    except (pl.exceptions.PolarsError, OSError) as e:
-        raise InputError(f"cannot read {p}: {e}") from e
-    raise InputError(f"cannot read {p}: unknown file type {suffix!r} (expected .csv or .parquet)")
+            except (pl.exceptions.PolarsError, OSError) as e:
+                raise InputError(f"cannot read {p}: {e}") from e
+        return read_table(p, encoding=encoding)[0]
+    if suffix in (".xlsx", ".xls"):
+        return read_table(p)[0]
+    raise InputError(
+        f"cannot read {p}: unknown file type {suffix!r} (expected .csv, .xlsx or .parquet)"
+    )
 
 
 def write_frame(
