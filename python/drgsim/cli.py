@@ -12,7 +12,7 @@ import polars as pl
 
 from drgsim import tables as tables_mod
 from drgsim.exceptions import DrgsimError, InputError
-from drgsim.grouping import explain, group_frame
+from drgsim.grouping import explain, group_frame, provenance_metadata
 from drgsim.io import read_cases, write_frame
 
 #: Inputs above this many rows are grouped in slices with a progress bar.
@@ -151,7 +151,7 @@ def _parse_maps(maps: tuple[str, ...]) -> dict[str, str]:
     "--provenance/--no-provenance",
     default=True,
     show_default=True,
-    help="Add tables_name and tables_hash columns.",
+    help="Add tables_name, tables_hash and drgsim_version columns.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def group_cmd(
@@ -211,7 +211,7 @@ def group_cmd(
         write_frame(
             out,
             output,
-            metadata={"drgsim.tables_name": ts.name, "drgsim.tables_hash": ts.content_hash},
+            metadata=provenance_metadata(ts),
         )
     except (DrgsimError, OSError) as e:
         _fail(e)

@@ -13,7 +13,15 @@ from drgsim.columns import canonical_frame, resolve_columns
 from drgsim.exceptions import InputError
 from drgsim.tables import DEFAULT, TableSet, load
 
-__all__ = ["RESULT_COLUMNS", "Explanation", "explain", "group"]
+__all__ = [
+    "RESULT_COLUMNS",
+    "Explanation",
+    "explain",
+    "group",
+    "group_frame",
+    "provenance_columns",
+    "provenance_metadata",
+]
 
 #: Columns added by :func:`group` (``trace`` only with ``trace=True``).
 RESULT_COLUMNS: tuple[str, ...] = (
@@ -78,10 +86,31 @@ def group_frame(
     out = pl.concat([df.select(keep), result], how="horizontal")
     if provenance:
         out = out.with_columns(
-            pl.lit(ts.name).alias("tables_name"),
-            pl.lit(ts.content_hash).alias("tables_hash"),
+            pl.lit(value, dtype=pl.String).alias(name)
+            for name, value in provenance_columns(ts).items()
         )
     return out
+
+
+def provenance_columns(ts: TableSet) -> dict[str, str]:
+    """The provenance of a result: ``tables_name``, ``tables_hash`` and ``drgsim_version``.
+
+    The same names, prefixed with ``drgsim.``, are written into Parquet file metadata.
+
+    Examples
+    --------
+    >>> from drgsim.tables import load
+    >>> sorted(provenance_columns(load("teaching")))
+    ['drgsim_version', 'tables_hash', 'tables_name']
+    """
+    from drgsim._core import __version__
+
+    return {"tables_name": ts.name, "tables_hash": ts.content_hash, "drgsim_version": __version__}
+
+
+def provenance_metadata(ts: TableSet) -> dict[str, str]:
+    """:func:`provenance_columns` as Parquet key-value metadata (keys ``drgsim.*``)."""
+    return {f"drgsim.{k}": v for k, v in provenance_columns(ts).items()}
 
 
 def group(
@@ -107,7 +136,7 @@ def group(
     columns : mapping, optional
         Explicit ``{canonical: actual}`` column choices.
     provenance : bool, default False
-        Add ``tables_name`` and ``tables_hash`` columns.
+        Add ``tables_name``, ``tables_hash`` and ``drgsim_version`` columns.
     threads : int, optional
         Number of threads (default: all cores, or ``RAYON_NUM_THREADS``).
 
