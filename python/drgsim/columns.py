@@ -15,6 +15,13 @@ column             meaning                                         accepted type
                                                                     ``|`` ``,`` ``;``
 ``px``             procedures, principal first                      same as ``dx``
 =================  ==============================================  =========================
+
+Categorical and Enum columns count as strings, decimals as numbers. Full-width characters in
+numbers and sex codes (``６０``, ``Ｍ``, typed with a Chinese input method) are read as their
+ASCII forms. A true/false column cannot hold any of these values and is refused, as are
+dates, durations, structs and binary columns: they are a mapped-wrong column, not bad rows.
+A value that cannot be read marks its own row ``invalid`` (reason ``bad_value``); the
+message quotes at most :data:`MAX_QUOTED` characters of it.
 """
 
 from __future__ import annotations
@@ -38,6 +45,18 @@ CANONICAL: tuple[str, ...] = (
 REQUIRED: tuple[str, ...] = ("sex", "age", "dx")
 NUMERIC: tuple[str, ...] = ("age", "age_days", "birth_weight_g", "los_days", "discharge_type")
 CODES: tuple[str, ...] = ("dx", "px")
+#: Characters of a bad input value quoted in a row's message (the engine uses the same).
+MAX_QUOTED = 40
+
+# Full-width forms (U+FF01-U+FF5E and the ideographic space) and their ASCII equivalents.
+_FULL_WIDTH = [chr(c) for c in range(0xFF01, 0xFF5F)] + ["\u3000"]
+_ASCII = [chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)] + [" "]
+_HAS_FULL_WIDTH = r"[\x{FF01}-\x{FF5E}\x{3000}]"
+# Numeric types the engine reads directly; other numbers (decimals, 128-bit) become Float64.
+_ENGINE_NUMBERS = (
+    pl.Float64, pl.Float32, pl.Int64, pl.Int32, pl.Int16, pl.Int8,
+    pl.UInt64, pl.UInt32, pl.UInt16, pl.UInt8,
+)  # fmt: skip
 
 #: Names recognised for each canonical column (compared case-insensitively).
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -193,10 +212,14 @@ def _describe(canon: str) -> str:
     }.get(canon, canon)
 
 
+def _is_text(dtype: pl.DataType) -> bool:
+    return dtype in (pl.String, pl.Null) or isinstance(dtype, (pl.Categorical, pl.Enum))
+
+
 def _check_type(canon: str, actual: str, dtype: pl.DataType) -> None:
     if canon in CODES:
-        ok = dtype in (pl.String, pl.Null) or (
-            isinstance(dtype, (pl.List, pl.Array)) and dtype.inner in (pl.String, pl.Null)
+        ok = _is_text(dtype) or (
+            isinstance(dtype, (pl.List, pl.Array)) and _is_text(dtype.inner)  # type: ignore[arg-type]
         )
         if not ok:
             raise ColumnError(
@@ -205,7 +228,13 @@ def _check_type(canon: str, actual: str, dtype: pl.DataType) -> None:
                 "list[str] or str with codes separated by '|' or ','",
             )
     else:
-        ok = dtype.is_numeric() or dtype in (pl.String, pl.Null, pl.Boolean)
+        if dtype == pl.Boolean:
+            raise ColumnError(
+                canon,
+                f"column {actual!r} ({canon}) is a true/false column; expected a number or a "
+                "string holding a number (is the right column mapped?)",
+            )
+        ok = dtype.is_numeric() or _is_text(dtype)
         if not ok:
             raise ColumnError(
                 canon,
@@ -214,18 +243,46 @@ def _check_type(canon: str, actual: str, dtype: pl.DataType) -> None:
             )
 
 
+def _ascii_forms(col: pl.Expr) -> pl.Expr:
+    """``col`` (strings) with full-width characters replaced by their ASCII forms."""
+    return (
+        pl.when(col.str.contains(_HAS_FULL_WIDTH))
+        .then(col.str.replace_many(_FULL_WIDTH, _ASCII))
+        .otherwise(col)
+    )
+
+
+def _quoted(col: pl.Expr) -> pl.Expr:
+    """``col`` as a message quotes it: at most :data:`MAX_QUOTED` characters."""
+    n = col.str.len_chars()
+    return (
+        pl.when(n > MAX_QUOTED)
+        .then(pl.format("{}… ({} characters)", col.str.slice(0, MAX_QUOTED), n))
+        .otherwise(col)
+    )
+
+
 def canonical_frame(df: pl.DataFrame, mapping: Mapping[str, str]) -> pl.DataFrame:
     """Build the frame the engine reads: canonical names, sex as a code, ``_input_error``.
 
     Numeric columns stay as they are (strings are parsed by the engine, which marks a value
-    that is not a number on its row). Sex strings are mapped to codes; an unrecognised sex
-    string marks its row invalid instead of being guessed.
+    that is not a number on its row), with full-width characters in strings read as ASCII;
+    categorical columns become strings and decimals floats. Sex strings are mapped to codes;
+    an unrecognised sex string marks its row invalid instead of being guessed.
     """
     exprs: list[pl.Expr] = []
     errors: list[pl.Expr] = []
     for canon, actual in mapping.items():
         col = pl.col(actual)
         dtype = df.schema[actual]
+        if isinstance(dtype, (pl.Categorical, pl.Enum)):
+            col, dtype = col.cast(pl.String), pl.String()
+        elif isinstance(dtype, pl.List) and isinstance(dtype.inner, (pl.Categorical, pl.Enum)):
+            col, dtype = col.cast(pl.List(pl.String)), pl.List(pl.String)
+        elif isinstance(dtype, pl.Array) and isinstance(dtype.inner, (pl.Categorical, pl.Enum)):
+            col, dtype = col.arr.to_list().cast(pl.List(pl.String)), pl.List(pl.String)
+        if canon not in CODES and dtype == pl.String:
+            col = _ascii_forms(col)
         if canon == "sex" and dtype == pl.String:
             norm = col.str.strip_chars().str.to_lowercase()
             code = pl.coalesce(
@@ -235,7 +292,12 @@ def canonical_frame(df: pl.DataFrame, mapping: Mapping[str, str]) -> pl.DataFram
             exprs.append(code.alias("sex"))
             errors.append(
                 pl.when(norm.is_not_null() & (norm != "") & code.is_null())
-                .then(pl.format("sex: '{}' is not a recognised sex code (1/2, 男/女, M/F)", col))
+                .then(
+                    pl.format(
+                        "sex: '{}' is not a recognised sex code (1/2, 男/女, M/F)",
+                        _quoted(pl.col(actual).cast(pl.String)),
+                    )
+                )
                 .otherwise(None)
             )
         elif dtype == pl.Null:  # all-null columns travel as typed nulls
@@ -245,6 +307,8 @@ def canonical_frame(df: pl.DataFrame, mapping: Mapping[str, str]) -> pl.DataFram
             exprs.append(col.cast(pl.List(pl.String)).alias(canon))
         elif isinstance(dtype, pl.Array):
             exprs.append(col.arr.to_list().cast(pl.List(pl.String)).alias(canon))
+        elif dtype.is_numeric() and dtype not in _ENGINE_NUMBERS:
+            exprs.append(col.cast(pl.Float64).alias(canon))
         else:
             exprs.append(col.alias(canon))
     if errors:

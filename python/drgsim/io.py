@@ -3,18 +3,88 @@
 Codes and identifiers are always read as text, so ``01`` stays ``01`` and ``I10.x00`` is not
 parsed as a number. A CSV file that is not valid UTF-8 is read with the bad bytes replaced,
 so its rows are kept and the damaged codes come out as unknown codes on their rows.
+
+Every output file drgsim writes goes through :func:`atomic_output`: it is written under a
+temporary name ending in ``.partial`` and renamed to its final name only once complete, so
+a process that is interrupted (killed, out of disk, an exception) never leaves a file that
+looks complete.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import codecs
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
 
 from drgsim.exceptions import InputError
 
-__all__ = ["read_cases", "write_frame"]
+__all__ = ["PARTIAL_SUFFIX", "atomic_output", "read_cases", "write_frame"]
+
+#: Suffix of a file being written; it is renamed to its final name when complete.
+PARTIAL_SUFFIX = ".partial"
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Write a file under a temporary name and give it its final name only when complete.
+
+    Yields a path beside ``path`` (``<name>.<random>.partial``, in the same folder so the
+    rename is atomic) to write to. When the block ends normally the file is flushed to disk
+    and renamed onto ``path`` in one step (replacing an older file of that name); when it
+    raises, the temporary file is removed. A process killed in the block leaves only the
+    ``.partial`` file, never a file under the final name that looks complete.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "result.txt"
+    >>> with atomic_output(out) as tmp:
+    ...     _ = tmp.write_text("done")
+    ...     out.exists()
+    False
+    >>> out.read_text(), [p.name for p in out.parent.iterdir()]
+    ('done', ['result.txt'])
+    """
+    p = Path(path)
+    tmp = p.with_name(f"{p.name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise InputError(f"cannot write {p}: nothing was written")
+        _fsync(tmp)
+        os.replace(tmp, p)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(p.parent)
+
+
+def _fsync(p: Path) -> None:
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(d: Path) -> None:
+    """Make the rename durable where the platform allows syncing a folder (POSIX)."""
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def read_cases(path: str | Path) -> pl.DataFrame:
@@ -43,11 +113,7 @@ def read_cases(path: str | Path) -> pl.DataFrame:
         try:
             encoding = detect_encoding(p)
         except InputError:
-            sep = "\t" if suffix == ".tsv" else ","
-            try:
-                return pl.read_csv(p, infer_schema=False, separator=sep, encoding="utf8-lossy")
-            except (pl.exceptions.PolarsError, OSError) as e:
-                raise InputError(f"cannot read {p}: {e}") from e
+            return _read_lossy(p, "\t" if suffix == ".tsv" else ",")
         return read_table(p, encoding=encoding)[0]
     if suffix in (".xlsx", ".xls"):
         return read_table(p)[0]
@@ -56,21 +122,54 @@ def read_cases(path: str | Path) -> pl.DataFrame:
     )
 
 
+def _lossy_encoding(p: Path, sample: int = 1 << 22) -> str:
+    """UTF-8 or GB18030, whichever decodes the start of ``p`` with fewer replaced bytes."""
+    with p.open("rb") as f:
+        head = f.read(sample)
+    bad = {enc: head.decode(enc, errors="replace").count("\ufffd") for enc in ("utf-8", "gb18030")}
+    return "gb18030" if bad["gb18030"] < bad["utf-8"] else "utf-8"
+
+
+def _read_lossy(p: Path, sep: str) -> pl.DataFrame:
+    """Read a CSV that is neither valid UTF-8 nor GB18030, replacing the undecodable bytes.
+
+    The encoding that damages fewer bytes wins, so a GBK export with one bad byte keeps its
+    Chinese headers and values.
+    """
+    try:
+        if _lossy_encoding(p) == "utf-8":
+            return pl.read_csv(p, infer_schema=False, separator=sep, encoding="utf8-lossy")
+        with tempfile.TemporaryDirectory(prefix="drgsim-") as d:
+            tmp = Path(d) / "utf8.csv"
+            dec = codecs.getincrementaldecoder("gb18030")(errors="replace")
+            with p.open("rb") as src, tmp.open("w", encoding="utf-8", newline="") as dst:
+                while chunk := src.read(1 << 20):
+                    dst.write(dec.decode(chunk))
+                dst.write(dec.decode(b"", final=True))
+            return pl.read_csv(tmp, infer_schema=False, separator=sep)
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise InputError(f"cannot read {p}: {e}") from e
+
+
 def write_frame(
     df: pl.DataFrame, path: str | Path, metadata: Mapping[str, str] | None = None
 ) -> None:
-    """Write a frame as Parquet (with key-value metadata) or CSV, chosen by the suffix."""
+    """Write a frame as Parquet (with key-value metadata) or CSV, chosen by the suffix.
+
+    The file appears under its name only when complete (see :func:`atomic_output`). CSV is a
+    data file for programs: text is written as it is, with no spreadsheet escaping.
+    """
     p = Path(path)
     suffix = p.suffix.lower()
-    tmp = p.with_name(p.name + ".partial")
     if suffix in (".parquet", ".pq"):
-        df.write_parquet(tmp, metadata=dict(metadata or {}))
+        with atomic_output(p) as tmp:
+            df.write_parquet(tmp, metadata=dict(metadata or {}))
     elif suffix == ".csv":
         lists = [c for c, t in df.schema.items() if t == pl.List(pl.String)]
         nested = [c for c, t in df.schema.items() if t.is_nested() and c not in lists]
         if nested:
             raise InputError(f"cannot write nested columns {nested} to CSV; use .parquet")
-        df.with_columns(pl.col(c).list.join("|") for c in lists).write_csv(tmp)
+        with atomic_output(p) as tmp:
+            df.with_columns(pl.col(c).list.join("|") for c in lists).write_csv(tmp)
     else:
         raise InputError(f"cannot write {p}: unknown file type {suffix!r} (use .parquet or .csv)")
-    tmp.replace(p)

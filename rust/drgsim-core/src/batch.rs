@@ -329,6 +329,20 @@ pub(crate) fn resolve_range<'a>(
     r
 }
 
+/// Characters of an input value quoted in a message; longer values are cut (with `…`).
+pub const MAX_QUOTED: usize = 40;
+/// Unknown codes listed in one message; the rest are counted.
+pub const MAX_ECHOED: usize = 20;
+
+/// `text` as quoted in a message: at most [`MAX_QUOTED`] characters, so an overlong input
+/// value does not make every output row as long as itself.
+pub fn clip(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(MAX_QUOTED) {
+        None => text.into(),
+        Some((at, _)) => format!("{}… ({} characters)", &text[..at], text.chars().count()).into(),
+    }
+}
+
 /// The input of one row, its codes already resolved.
 struct Row<'r> {
     dx: &'r [u32],
@@ -348,7 +362,7 @@ pub(crate) fn row_case<'c>(c: &Columns, i: usize) -> (Case<'c>, Option<String>) 
         Ok(v) => v,
         Err(text) => {
             if err.is_none() {
-                err = Some(format!("{name}: '{text}' is not a number"));
+                err = Some(format!("{name}: '{}' is not a number", clip(text)));
             }
             None
         }
@@ -393,11 +407,19 @@ fn group_row(
     if o.reason == Some(Reason::UnknownPrincipalDx) {
         o.message = Some(format!(
             "principal diagnosis '{}' is not a code of this table set",
-            row.first_raw.unwrap_or("")
+            clip(row.first_raw.unwrap_or(""))
         ));
     }
     if !row.unknown.is_empty() && matches!(o.status, Status::Ok | Status::Ambiguous) {
-        let codes: Vec<&str> = row.unknown.iter().map(|(_, c)| *c).collect();
+        let mut codes: Vec<String> = row
+            .unknown
+            .iter()
+            .take(MAX_ECHOED)
+            .map(|(_, c)| clip(c).into_owned())
+            .collect();
+        if row.unknown.len() > MAX_ECHOED {
+            codes.push(format!("… {} more", row.unknown.len() - MAX_ECHOED));
+        }
         let note = format!("unknown codes ignored: {}", codes.join(", "));
         o.message = Some(match o.message.take() {
             Some(m) => format!("{m}; {note}"),
@@ -676,4 +698,18 @@ pub fn group_batch(
 /// Convenience: a string column from optional values (used by tests and benches).
 pub fn string_array<'a>(values: impl IntoIterator<Item = Option<&'a str>>) -> StringArray {
     values.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_keeps_short_text_and_cuts_long_text_on_a_char_boundary() {
+        assert_eq!(clip("abc"), "abc");
+        let long = "診".repeat(1000);
+        let c = clip(&long);
+        assert!(c.starts_with(&"診".repeat(MAX_QUOTED)));
+        assert!(c.ends_with("… (1000 characters)"));
+    }
 }

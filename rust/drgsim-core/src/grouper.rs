@@ -500,6 +500,7 @@ impl Grouper {
             ("age_days", case.age_days),
             ("birth_weight_g", case.birth_weight),
             ("los_days", case.los),
+            ("discharge_type", case.discharge),
         ] {
             if let Some(x) = v {
                 if !x.is_finite() || x < 0.0 {
