@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from drgsim import synth
+from drgsim.io import atomic_output, write_report_csv
 from drgsim.payment import pay
 from drgsim.policy import example
 from drgsim.settlement import example_settlement, settle
@@ -148,11 +149,12 @@ def run(
             sim.summary(),
         ])  # fmt: skip
         files["summary"] = out / "demo_summary.txt"
-        files["summary"].write_text(summary + "\n", encoding="utf-8")
+        with atomic_output(files["summary"]) as tmp:
+            tmp.write_text(summary + "\n", encoding="utf-8")
         files["settlement"] = out / "settlement_by_hospital.csv"
-        settlement.with_total().write_csv(files["settlement"])
+        write_report_csv(settlement.with_total(), files["settlement"])
         files["scenario_by_department"] = out / "scenario_by_department.csv"
-        sim.table("department").write_csv(files["scenario_by_department"])
+        write_report_csv(sim.table("department"), files["scenario_by_department"])
         report = _report_module()
         if report is None:
             print(

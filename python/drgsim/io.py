@@ -24,7 +24,14 @@ import polars as pl
 
 from drgsim.exceptions import InputError
 
-__all__ = ["PARTIAL_SUFFIX", "atomic_output", "read_cases", "write_frame"]
+__all__ = [
+    "PARTIAL_SUFFIX",
+    "atomic_output",
+    "read_cases",
+    "spreadsheet_safe",
+    "write_frame",
+    "write_report_csv",
+]
 
 #: Suffix of a file being written; it is renamed to its final name when complete.
 PARTIAL_SUFFIX = ".partial"
@@ -173,3 +180,48 @@ def write_frame(
             df.with_columns(pl.col(c).list.join("|") for c in lists).write_csv(tmp)
     else:
         raise InputError(f"cannot write {p}: unknown file type {suffix!r} (use .parquet or .csv)")
+
+
+#: First characters that make a spreadsheet program read a CSV cell as a formula (OWASP
+#: "CSV injection": ``=``, ``+``, ``-``, ``@``, tab and carriage return).
+FORMULA_TRIGGERS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(df: pl.DataFrame) -> pl.DataFrame:
+    """Text columns of ``df`` made safe to open in a spreadsheet program from a CSV file.
+
+    A text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is
+    prefixed with a single quote ``'``, so Excel, WPS and LibreOffice show it as text instead
+    of evaluating it as a formula (the OWASP advice against CSV injection). Numbers stay
+    numbers (a negative 盈亏 is not touched: only text columns are), and other text is
+    unchanged.
+
+    This is for CSV files meant for people, such as the demo's summary tables. It changes the
+    data, so drgsim's data files (:func:`write_frame`: the output of ``group``, ``pay`` …,
+    read back by programs) are written as they are: open those through Excel's import, or use
+    the Excel report, whose cells are always text (:data:`drgsim.report.WORKBOOK_OPTIONS`).
+
+    Examples
+    --------
+    >>> df = pl.DataFrame({"t": ["=1+1", "-x", "@A1", "ok", None], "n": [-1, 2, 3, 4, 5]})
+    >>> spreadsheet_safe(df).rows()
+    [("'=1+1", -1), ("'-x", 2), ("'@A1", 3), ('ok', 4), (None, 5)]
+    """
+    pattern = "^[" + "".join("\\" + c if c in "-+" else c for c in FORMULA_TRIGGERS) + "]"
+    text = [c for c, t in df.schema.items() if t == pl.String]
+    return df.with_columns(
+        pl.when(pl.col(c).str.contains(pattern))
+        .then(pl.lit("'") + pl.col(c))
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c in text
+    )
+
+
+def write_report_csv(df: pl.DataFrame, path: str | Path) -> Path:
+    """Write a table meant for people as a UTF-8 CSV with a BOM (so Excel reads its Chinese
+    text), text made :func:`spreadsheet_safe`, under its name only once complete."""
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        spreadsheet_safe(df).write_csv(tmp, include_bom=True)
+    return path

@@ -42,8 +42,15 @@ from typing import Any
 import polars as pl
 
 from drgsim.exceptions import ColumnError
+from drgsim.io import atomic_output
 
-__all__ = ["SHEETS", "excel_report", "html_report", "report"]
+__all__ = [
+    "SHEETS",
+    "WORKBOOK_OPTIONS",
+    "excel_report",
+    "html_report",
+    "report",
+]
 
 #: Sheet names of :func:`excel_report`, in order.
 SHEETS: tuple[str, ...] = ("汇总", "科室", "医疗组／医生", "病组", "明细", "未入组／歧义组")
@@ -81,6 +88,16 @@ FONT_FAMILY = (
     "'Noto Sans CJK SC', 'Source Han Sans SC', 'Microsoft YaHei', 'PingFang SC', "
     "'WenQuanYi Micro Hei', sans-serif"
 )
+
+
+#: xlsxwriter options: text is always written as text. By default xlsxwriter turns a string
+#: starting with ``=`` into a formula and one that looks like a URL into a hyperlink; a code,
+#: a name or a message from the input must never run as a formula or become a link.
+WORKBOOK_OPTIONS: dict[str, bool] = {
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+    "strings_to_numbers": False,
+}
 
 
 # --------------------------------------------------------------------------- indicators
@@ -309,7 +326,7 @@ def excel_report(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     max_rows = 1_048_575
-    with Workbook(str(path)) as wb:
+    with atomic_output(path) as tmp, Workbook(str(tmp), WORKBOOK_OPTIONS) as wb:
         wb.set_properties({"title": title, "subject": "drgsim"})
         header = {"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True}
         for i, (sheet, frame) in enumerate(levels.items()):
@@ -554,7 +571,8 @@ def html_report(
         f"<h2>图表</h2><div class='charts'>{charts}</div>"
         "</body></html>\n"
     )
-    path.write_text(doc, encoding="utf-8")
+    with atomic_output(path) as tmp:
+        tmp.write_text(doc, encoding="utf-8")
     return path
 
 

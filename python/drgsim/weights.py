@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 
 from drgsim.exceptions import InputError
+from drgsim.io import atomic_output
 
 if TYPE_CHECKING:
     from drgsim.tables import TableSet
@@ -688,10 +689,9 @@ def write(frame: pl.DataFrame, path: str | os.PathLike[str]) -> None:
     """
     df = validate(frame)
     p = Path(path)
-    tmp = p.with_name(p.name + ".partial")
     try:
-        df.write_csv(tmp)
-        tmp.replace(p)
+        with atomic_output(p) as tmp:
+            df.write_csv(tmp)
     except OSError as e:
         raise InputError(f"cannot write {p}: {e}") from e
 

@@ -49,7 +49,7 @@ import polars as pl
 
 from drgsim.calibrate import Trim, calibrate
 from drgsim.exceptions import ColumnError, InputError
-from drgsim.io import write_frame
+from drgsim.io import atomic_output, write_frame
 
 __all__ = [
     "ALIASES",
@@ -700,7 +700,8 @@ def write(catalogue: Catalogue, path: str | os.PathLike[str]) -> None:
         write_frame(g, p)
         lines = ["# DIP catalogue metadata (drgsim, CATALOGUE.md)"]
         lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in meta.items() if v is not None]
-        meta_path(p).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        with atomic_output(meta_path(p)) as tmp:
+            tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     else:
         raise InputError(f"cannot write {p}: unknown file type {suffix!r} (use .csv or .parquet)")
 
