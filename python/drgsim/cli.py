@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +78,34 @@ def _fail(e: Exception) -> None:
         for f, line, msg in problems:
             click.echo(f"  {f}:{line}: {msg}", err=True)
     sys.exit(2)
+
+
+def _refuse_overwrite(
+    inputs: Iterable[str | os.PathLike[str] | None], outputs: Iterable[str | os.PathLike[str]]
+) -> None:
+    """Refuse to run when an output file would be one of the input files.
+
+    Every command that reads files and writes files calls this before it reads anything, so a
+    mistyped ``-o`` never destroys a hospital's export. Files are compared as files, not as
+    names: a relative or absolute path, a symlink or a hard link to an input all count. Inputs
+    that are not existing paths (``-p rate``, a built-in weights name) are ignored.
+
+    Raises
+    ------
+    InputError
+        An output is an input; the message names both.
+    """
+    existing = [Path(p) for p in inputs if p is not None and Path(p).exists()]
+    for out in outputs:
+        o = Path(out)
+        if not o.exists():  # a new file cannot be an existing input
+            continue
+        for i in existing:
+            if os.path.samefile(o, i):
+                raise InputError(
+                    f"output {o} is the input {i}: drgsim never overwrites an input; "
+                    "choose another output path"
+                )
 
 
 @click.group()
@@ -165,6 +195,7 @@ def group_cmd(
 ) -> None:
     """Group the cases in INPUT (CSV or Parquet) and write OUTPUT."""
     try:
+        _refuse_overwrite([input], [output])
         ts = tables_mod.load(tables)
         from drgsim.readers import read_any
 
@@ -367,6 +398,7 @@ def pay_cmd(
     from drgsim.payment import pay, summary
 
     try:
+        _refuse_overwrite([input, policy_path, weights], [output])
         pol = _payment_policy(policy_path)
         df = _grouped(read_cases(input), tables)
         start = time.perf_counter()
@@ -417,6 +449,7 @@ def synth_cmd(
     from drgsim.payment import load_weights
 
     try:
+        _refuse_overwrite([weights], [output])
         start = time.perf_counter()
         w = load_weights(weights) if weights is not None else None
         df = synth.hospital(
@@ -513,6 +546,7 @@ def dip_build(
     from drgsim.dip import catalogue as cat
 
     try:
+        _refuse_overwrite(inputs, [output, cat.meta_path(output)])
         df = pl.concat([read_cases(p) for p in inputs], how="diagonal_relaxed")
         c = cat.build(
             df,
@@ -545,6 +579,7 @@ def dip_import(input: Path, output: Path) -> None:
     from drgsim.dip import catalogue as cat
 
     try:
+        _refuse_overwrite([input], [output, cat.meta_path(output)])
         c = cat.import_catalogue(input)
         cat.write(c, output)
     except (DrgsimError, OSError) as e:
@@ -563,6 +598,7 @@ def dip_group(input: Path, catalogue_path: Path, output: Path) -> None:
     from drgsim.dip import match
 
     try:
+        _refuse_overwrite([input, catalogue_path, cat.meta_path(catalogue_path)], [output])
         df = read_cases(input)
         start = time.perf_counter()
         out = match(df, cat.read(catalogue_path))
@@ -607,6 +643,9 @@ def dip_pay(
     from drgsim.dip import policy as dpol
 
     try:
+        _refuse_overwrite(
+            [input, catalogue_path, cat.meta_path(catalogue_path), policy_path], [output]
+        )
         pol = dpol.example() if policy_path == "dip" else dpol.load_policy(policy_path)
         c = cat.read(catalogue_path)
         df = read_cases(input)
@@ -671,12 +710,14 @@ def settle_cmd(
     """Year-end settlement (结余留用 / 超支分担) of the cases in INPUT, by hospital."""
     from drgsim.settlement import settle
 
+    monthly = output.with_name(f"{output.stem}_monthly{output.suffix}")
     try:
+        _refuse_overwrite([input, settlement_path, policy_path], [output, monthly])
         sp = _settlement_policy(settlement_path)
         df = _paid(read_cases(input), tables, policy_path)
         result = settle(df, sp, by=by, budget=budget)
         write_frame(result.with_total(), output)
-        write_frame(result.monthly, output.with_name(f"{output.stem}_monthly{output.suffix}"))
+        write_frame(result.monthly, monthly)
     except (DrgsimError, OSError) as e:
         _fail(e)
         return
@@ -739,19 +780,19 @@ def simulate_cmd(
     from drgsim.montecarlo import montecarlo
     from drgsim.simulation import simulate
 
+    suffixes = ("", "_hospital", "_doctor", "_drg")
     try:
+        _refuse_overwrite(
+            [input, scenario_path, policy_path, settlement_path],
+            [output.with_name(f"{output.stem}{s}{output.suffix}") for s in suffixes],
+        )
         pol = _payment_policy(policy_path)
         sp = _settlement_policy(settlement_path)
         r = simulate(
             read_cases(input), scenario_path, pol, tables=tables_mod.load(tables), settlement=sp
         )
-        tables_out = {
-            "": r.by_department,
-            "_hospital": r.by_hospital,
-            "_doctor": r.by_doctor,
-            "_drg": r.by_drg,
-        }
-        for suffix, frame in tables_out.items():
+        frames = (r.by_department, r.by_hospital, r.by_doctor, r.by_drg)
+        for suffix, frame in zip(suffixes, frames, strict=True):
             if frame is not None:
                 write_frame(frame, output.with_name(f"{output.stem}{suffix}{output.suffix}"))
         mc = None
@@ -784,6 +825,7 @@ def audit_cmd(input: Path, tables: str, weights: str | None, output: Path) -> No
     from drgsim.counterfactual import counterfactual
 
     try:
+        _refuse_overwrite([input, weights], [output])
         df = read_cases(input)
         start = time.perf_counter()
         out = counterfactual(df, tables_mod.load(tables), weights=weights)
@@ -862,6 +904,7 @@ def report_cmd(input: Path, out_dir: Path, policy_path: str, tables: str, title:
     from drgsim.report import report
 
     try:
+        _refuse_overwrite([input, policy_path], [out_dir / "report.xlsx", out_dir / "report.html"])
         df = _paid(read_cases(input), tables, policy_path)
         files = report(df, out_dir, title=title)
     except (DrgsimError, OSError) as e:
@@ -895,6 +938,127 @@ def demo(out_dir: Path, cases: int, seed: int, tables: str) -> None:
         _fail(e)
         return
     click.echo(result["summary"])
+
+
+def _progress_bar(label: str) -> Any:
+    """A rich progress bar on stderr showing cases, cases per second and time left."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} cases/s"),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+
+
+class _Rate:
+    """Feeds a progress bar: cases done, cases per second, total when known."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.task = bar.add_task("cases", total=None, rate="-")
+        self.done = 0
+        self.start = time.perf_counter()
+
+    def start_units(self, _units: Any, total: int | None) -> None:
+        self.bar.update(self.task, total=total)
+        self.start = time.perf_counter()
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        rate = self.done / max(time.perf_counter() - self.start, 1e-9)
+        self.bar.update(self.task, completed=self.done, rate=f"{rate:,.0f}")
+
+
+@main.command("regroup")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@tables_option
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output folder: one Parquet file per input file, at the same relative path.",
+)
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="CANONICAL=COLUMN",
+    help="Use COLUMN for a canonical column, e.g. --map dx=诊断编码.",
+)
+@click.option(
+    "--batch-rows",
+    type=click.IntRange(1),
+    default=262_144,
+    show_default=True,
+    help="Cases per record batch (memory grows with it, not with the input).",
+)
+@click.option("--threads", type=click.IntRange(1), default=None, help="Grouping threads.")
+@click.option(
+    "--compression",
+    type=click.Choice(["zstd", "lz4", "snappy", "gzip", "brotli", "uncompressed"]),
+    default="zstd",
+    show_default=True,
+)
+@click.option("--force", is_flag=True, help="Regroup files whose output is already complete.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def regroup_cmd(
+    inputs: tuple[Path, ...],
+    tables: str,
+    output: Path,
+    maps: tuple[str, ...],
+    batch_rows: int,
+    threads: int | None,
+    compression: str,
+    force: bool,
+    quiet: bool,
+) -> None:
+    """Regroup INPUT... (Parquet or CSV files, or partitioned dataset folders) into
+    partitioned Parquet under OUTPUT, streaming in record batches with bounded memory.
+
+    Each output records the tables' name, content hash and the drgsim version (file metadata
+    and columns). Outputs are written under a temporary name and renamed when complete; run
+    the same command again after an interruption and finished files are skipped.
+    """
+    from drgsim.stream import regroup
+
+    try:
+        ts = tables_mod.load(tables)
+        kwargs: dict[str, Any] = {
+            "columns": _parse_maps(maps),
+            "batch_rows": batch_rows,
+            "threads": threads,
+            "compression": compression,
+            "force": force,
+        }
+        if quiet:
+            run = regroup(list(inputs), ts, output, **kwargs)
+        else:
+            with _progress_bar("regrouping") as bar:
+                rate = _Rate(bar)
+                run = regroup(
+                    list(inputs), ts, output, progress=rate, on_start=rate.start_units, **kwargs
+                )
+    except (DrgsimError, OSError) as e:
+        _fail(e)
+        return
+    if not quiet:
+        click.echo(run.summary(), err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

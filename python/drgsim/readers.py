@@ -744,3 +744,19 @@ def read_any(
     if kind == "front_sheet":
         return _front(df, src, enc)
     return _lists(df, src, enc)
+
+
+def transcode(src: str | Path, dst: str | Path, encoding: str) -> None:
+    """Write ``src``, a text file in ``encoding``, to ``dst`` as UTF-8, in a stream.
+
+    Raises
+    ------
+    InputError
+        ``src`` is not valid ``encoding``; the message names the line and byte offset.
+    """
+    err = _decode_all(Path(src), encoding, Path(dst))
+    if err is not None:
+        offset, line = err
+        raise InputError(
+            f"cannot read {src}: line {line}: bytes at offset {offset} are not {encoding}"
+        )

@@ -1,0 +1,439 @@
+"""Regroup any volume of cases on one machine: streamed, bounded in memory, resumable.
+
+:func:`regroup` reads Parquet or CSV files, or partitioned dataset folders of them (for
+example ``region=320900/month=2025-01/part-0.parquet``), in Arrow record batches, groups
+each batch in the Rust core and writes one Parquet file per input file under the output
+folder, at the same relative path, so the output keeps the input's partitioning.
+
+Every output file records the table set's name, its content hash and the drgsim version, in
+its Parquet key-value metadata (``drgsim.tables_name`` ...) and in the columns
+``tables_name``, ``tables_hash`` and ``drgsim_version``, together with the input file it
+came from and that file's size and modification time. A file is written under a hidden
+temporary name (``.NAME.partial``) and renamed only when complete, so a reader never sees
+half a file. A run that is interrupted can be started again with the same command: every
+output that is complete and was made from the same input under the same tables is skipped.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> import polars as pl
+>>> from drgsim.stream import regroup
+>>> root = pathlib.Path(tempfile.mkdtemp())
+>>> (root / "in" / "month=2025-01").mkdir(parents=True)
+>>> pl.DataFrame({"case_id": [1, 2], "sex": [1, 2], "age": [60, 30],
+...               "dx": [["I63.900"], ["O80.000"]], "px": [[], ["73.6x01"]]}
+...              ).write_parquet(root / "in" / "month=2025-01" / "a.parquet")
+>>> run = regroup([root / "in"], "teaching", root / "out")
+>>> run.cases, run.files_written, run.files_skipped
+(2, 1, 0)
+>>> pl.read_parquet(root / "out" / "month=2025-01" / "a.parquet")["drg"].to_list()
+['BR15', 'OR19']
+>>> regroup([root / "in"], "teaching", root / "out").files_skipped  # resumed: nothing to do
+1
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from drgsim.exceptions import InputError
+from drgsim.grouping import group_frame, provenance_columns, provenance_metadata
+from drgsim.tables import TableSet, load
+
+__all__ = ["RegroupRun", "Unit", "discover", "regroup", "remove_partials"]
+
+#: Input file suffixes and how they are read.
+SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv", ".txt": "csv"}
+#: Cases per record batch: large enough to keep both cores busy, small enough to bound memory.
+BATCH_ROWS = 262_144
+#: Name of the run summary written at the top of the output folder.
+SUMMARY_FILE = "_drgsim_regroup.json"
+_PARTIAL = ".partial"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One input file and where its output goes.
+
+    Attributes
+    ----------
+    source : Path
+        The input file.
+    relative : Path
+        The output's path under the output folder (the input's path under its dataset
+        folder, with the suffix ``.parquet``).
+    kind : {"parquet", "csv"}
+    rows : int or None
+        Number of cases when known without reading the file (Parquet metadata).
+    """
+
+    source: Path
+    relative: Path
+    kind: str
+    rows: int | None
+
+    def fingerprint(self) -> str:
+        """Size and modification time of the input, recorded in the output to resume safely."""
+        st = self.source.stat()
+        return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+@dataclass
+class RegroupRun:
+    """What a :func:`regroup` run did.
+
+    Attributes
+    ----------
+    output : Path
+        The output folder.
+    tables : dict
+        ``tables_name``, ``tables_hash`` and ``drgsim_version``.
+    cases : int
+        Cases in all outputs (written now or found complete).
+    cases_written : int
+        Cases grouped by this run.
+    files_written, files_skipped : int
+        Outputs written by this run, and complete outputs it kept.
+    status : dict
+        Cases per status over all outputs.
+    seconds : float
+        Wall time of the run.
+    files : list of dict
+        Per output: ``path``, ``source``, ``cases``, ``skipped``.
+    """
+
+    output: Path
+    tables: dict[str, str]
+    cases: int = 0
+    cases_written: int = 0
+    files_written: int = 0
+    files_skipped: int = 0
+    status: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    files: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """A few lines for the terminal."""
+        rate = self.cases_written / self.seconds if self.seconds > 0 else 0.0
+        counts = ", ".join(f"{k} {v:,}" for k, v in sorted(self.status.items()))
+        return (
+            f"tables {self.tables['tables_name']} ({self.tables['tables_hash'][:12]}), "
+            f"drgsim {self.tables['drgsim_version']}\n"
+            f"{self.cases:,} cases in {len(self.files)} file(s): {self.files_written} written, "
+            f"{self.files_skipped} already complete; {counts}\n"
+            f"{self.seconds:.1f} s, {rate:,.0f} cases/s grouped"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run as JSON-ready data (timing left out, so reruns compare equal)."""
+        return {
+            "tables": self.tables,
+            "cases": self.cases,
+            "status": dict(sorted(self.status.items())),
+            "files": sorted(
+                ({k: v for k, v in f.items() if k != "skipped"} for f in self.files),
+                key=lambda f: str(f["path"]),
+            ),
+        }
+
+
+def _parquet_rows(path: Path) -> int:
+    try:
+        return int(pl.scan_parquet(path).select(pl.len()).collect().item())
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise InputError(f"cannot read {path}: {e}") from e
+
+
+def discover(inputs: Sequence[str | os.PathLike[str]]) -> list[Unit]:
+    """The input files of a run, each with its output path.
+
+    A file stands for itself (its output is named after it); a folder stands for every
+    ``.parquet``, ``.csv``, ``.tsv`` or ``.txt`` file below it, whose outputs keep their path
+    under the folder. Hidden files and names starting with ``_`` (markers such as
+    ``_SUCCESS``) are ignored, as Spark and Hive do.
+
+    Raises
+    ------
+    InputError
+        An input does not exist, holds no case file, or two inputs map to one output.
+    """
+    units: list[Unit] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(
+                f
+                for f in p.rglob("*")
+                if f.is_file()
+                and f.suffix.lower() in SUFFIXES
+                and not any(part.startswith((".", "_")) for part in f.relative_to(p).parts)
+            )
+            if not found:
+                raise InputError(f"{p}: no .parquet or .csv files below this folder")
+            pairs = [(f, f.relative_to(p)) for f in found]
+        elif p.is_file():
+            if p.suffix.lower() not in SUFFIXES:
+                raise InputError(f"{p}: unknown file type {p.suffix!r} (expected .parquet or .csv)")
+            pairs = [(p, Path(p.name))]
+        else:
+            raise InputError(f"{p}: no such file or folder")
+        for f, rel in pairs:
+            kind = SUFFIXES[f.suffix.lower()]
+            rows = _parquet_rows(f) if kind == "parquet" else None
+            units.append(Unit(f, rel.with_suffix(".parquet"), kind, rows))
+    seen: dict[Path, Path] = {}
+    for u in units:
+        if u.relative in seen:
+            raise InputError(
+                f"{seen[u.relative]} and {u.source} would both be written to {u.relative}; "
+                "regroup them in separate runs or give their parent folder"
+            )
+        seen[u.relative] = u.source
+    return units
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    child, parent = child.resolve(), parent.resolve()
+    return child == parent or parent in child.parents
+
+
+def _check_output(inputs: Sequence[str | os.PathLike[str]], output: Path) -> None:
+    """The output folder may not hold an input, nor sit inside an input folder."""
+    for item in inputs:
+        p = Path(item)
+        if _inside(p, output) or (p.is_dir() and _inside(output, p)):
+            raise InputError(
+                f"output folder {output} overlaps input {p}: the output would be read back as "
+                "input or overwrite it; choose a separate folder"
+            )
+
+
+def _metadata(ts: TableSet, unit: Unit) -> dict[str, str]:
+    return {
+        **provenance_metadata(ts),
+        "drgsim.source": unit.relative.with_suffix(unit.source.suffix).as_posix(),
+        "drgsim.source_fingerprint": unit.fingerprint(),
+    }
+
+
+def _complete(path: Path, expected: Mapping[str, str]) -> bool:
+    """A finished output made from the same input under the same tables and drgsim version."""
+    if not path.is_file():
+        return False
+    try:
+        meta = pl.read_parquet_metadata(path)
+    except (pl.exceptions.PolarsError, OSError):
+        return False  # not a readable Parquet file: write it again
+    return all(meta.get(k) == v for k, v in expected.items())
+
+
+def _csv_batches(unit: Unit, batch_rows: int, scratch: Path) -> Iterator[pl.DataFrame]:
+    from drgsim.readers import detect_encoding, transcode
+
+    src = unit.source
+    encoding = detect_encoding(src)
+    if encoding == "gb18030":  # Polars reads UTF-8 only: transcode in a stream first
+        utf8 = scratch / (unit.relative.as_posix().replace("/", "__") + ".utf8.csv")
+        transcode(src, utf8, encoding)
+        src = utf8
+    sep = "\t" if unit.source.suffix.lower() == ".tsv" else ","
+    try:
+        lf = pl.scan_csv(src, infer_schema=False, separator=sep, encoding="utf8")
+        yield from lf.collect_batches(chunk_size=batch_rows)
+    except pl.exceptions.PolarsError as e:
+        raise InputError(f"cannot read {unit.source}: {e}") from e
+    finally:
+        if src != unit.source:
+            src.unlink(missing_ok=True)
+
+
+def _batches(unit: Unit, batch_rows: int, scratch: Path) -> Iterator[pl.DataFrame]:
+    if unit.kind == "csv":
+        yield from _csv_batches(unit, batch_rows, scratch)
+        return
+    try:
+        yield from pl.scan_parquet(unit.source).collect_batches(chunk_size=batch_rows)
+    except pl.exceptions.PolarsError as e:
+        raise InputError(f"cannot read {unit.source}: {e}") from e
+
+
+def _regroup_unit(
+    unit: Unit,
+    ts: TableSet,
+    final: Path,
+    *,
+    columns: Mapping[str, str] | None,
+    batch_rows: int,
+    threads: int | None,
+    compression: str,
+    scratch: Path,
+    progress: Callable[[int], None] | None,
+) -> Counter[str]:
+    """Group one input file into ``final`` (via a hidden partial file); status counts."""
+    from polars.io.plugins import register_io_source
+
+    status: Counter[str] = Counter()
+    batches = _batches(unit, batch_rows, scratch)
+    first = next(batches, None)
+    if first is None:  # an empty CSV: no columns to carry
+        raise InputError(f"{unit.source}: no rows and no header")
+    schema = group_frame(first.head(0), ts, columns=columns, provenance=True).schema
+
+    def grouped(*_: Any) -> Iterator[pl.DataFrame]:
+        for batch in itertools.chain([first], batches):
+            out = group_frame(batch, ts, columns=columns, provenance=True, threads=threads)
+            status.update(dict(out["status"].value_counts().iter_rows()))
+            if progress is not None:
+                progress(out.height)
+            yield out
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.with_name(f".{final.name}{_PARTIAL}")
+    try:
+        register_io_source(grouped, schema=schema).sink_parquet(
+            partial,
+            compression=compression,  # type: ignore[arg-type]
+            metadata=_metadata(ts, unit),
+        )
+        partial.replace(final)
+    finally:
+        partial.unlink(missing_ok=True)
+    return status
+
+
+def _finished_status(path: Path) -> Counter[str]:
+    counts = pl.scan_parquet(path).group_by("status").len().collect()
+    return Counter(dict(counts.iter_rows()))
+
+
+def regroup(
+    inputs: Sequence[str | os.PathLike[str]],
+    tables: str | os.PathLike[str] | TableSet,
+    output: str | os.PathLike[str],
+    *,
+    columns: Mapping[str, str] | None = None,
+    batch_rows: int = BATCH_ROWS,
+    threads: int | None = None,
+    compression: str = "zstd",
+    force: bool = False,
+    progress: Callable[[int], None] | None = None,
+    on_start: Callable[[list[Unit], int | None], None] | None = None,
+) -> RegroupRun:
+    """Group every case of ``inputs`` and write partitioned Parquet under ``output``.
+
+    Parameters
+    ----------
+    inputs : sequence of paths
+        Parquet or CSV files, or dataset folders (see :func:`discover`).
+    tables : str, path or TableSet
+        The table set.
+    output : path
+        The output folder; created if missing. It must not overlap an input.
+    columns : mapping, optional
+        Explicit ``{canonical: actual}`` column choices (see :func:`drgsim.group`).
+    batch_rows : int, default 262144
+        Cases per record batch; memory grows with it, not with the input size.
+    threads : int, optional
+        Grouping threads (default: all cores, or ``RAYON_NUM_THREADS``).
+    compression : str, default "zstd"
+        Parquet compression (``zstd``, ``lz4``, ``snappy``, ``uncompressed`` ...).
+    force : bool, default False
+        Regroup every file, even those with a complete output.
+    progress : callable, optional
+        Called with the number of cases of each batch done.
+    on_start : callable, optional
+        Called once with the units to do and their total number of cases (None when a CSV
+        input makes it unknown), after complete outputs are set aside.
+
+    Returns
+    -------
+    RegroupRun
+        Counts, per-file results and the tables' provenance; also written as
+        ``_drgsim_regroup.json`` in the output folder.
+
+    Raises
+    ------
+    InputError
+        An input cannot be read, or the output overlaps an input.
+    TableNotFoundError, TableError
+        The table set cannot be loaded.
+    """
+    start = time.perf_counter()
+    ts = tables if isinstance(tables, TableSet) else load(tables)
+    out_dir = Path(output)
+    _check_output(inputs, out_dir)
+    units = discover(inputs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run = RegroupRun(output=out_dir, tables=provenance_columns(ts))
+    remove_partials(out_dir)  # left by an interrupted run
+    todo: list[Unit] = []
+    for u in units:
+        final = out_dir / u.relative
+        if not force and _complete(final, _metadata(ts, u)):
+            counts = _finished_status(final)
+            n = sum(counts.values())
+            run.files.append({"path": u.relative.as_posix(), "source": str(u.source), "cases": n})
+            run.files[-1]["skipped"] = True
+            run.files_skipped += 1
+            run.cases += n
+            run.status = dict(Counter(run.status) + counts)
+        else:
+            todo.append(u)
+    if on_start is not None:
+        known = [u.rows for u in todo]
+        on_start(todo, None if None in known else sum(r or 0 for r in known))
+    with tempfile.TemporaryDirectory(prefix=".drgsim-", dir=out_dir) as scratch:
+        for u in todo:
+            counts = _regroup_unit(
+                u,
+                ts,
+                out_dir / u.relative,
+                columns=columns,
+                batch_rows=batch_rows,
+                threads=threads,
+                compression=compression,
+                scratch=Path(scratch),
+                progress=progress,
+            )
+            n = sum(counts.values())
+            run.files.append({"path": u.relative.as_posix(), "source": str(u.source), "cases": n})
+            run.files[-1]["skipped"] = False
+            run.files_written += 1
+            run.cases += n
+            run.cases_written += n
+            run.status = dict(Counter(run.status) + counts)
+    run.seconds = time.perf_counter() - start
+    _write_summary(out_dir / SUMMARY_FILE, run)
+    return run
+
+
+def _write_summary(path: Path, run: RegroupRun) -> None:
+    tmp = path.with_name(f".{path.name}{_PARTIAL}")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    tmp.write_text(json.dumps(run.to_dict(), ensure_ascii=False, indent=1) + "\n", "utf-8")
+    tmp.replace(path)
+
+
+def remove_partials(output: str | os.PathLike[str]) -> int:
+    """Delete the hidden partial files an interrupted run left in ``output``; how many."""
+    n = 0
+    for f in Path(output).rglob(f".*{_PARTIAL}"):
+        f.unlink(missing_ok=True)
+        n += 1
+    for d in Path(output).glob(".drgsim-*"):
+        shutil.rmtree(d, ignore_errors=True)
+    return n
