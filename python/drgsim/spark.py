@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -115,21 +115,32 @@ def _spark_arrow_type(t: pa.DataType) -> pa.DataType:
     return t
 
 
-def _arrow_schema(schema: StructType) -> pa.Schema:
+def _arrow_schema(schema: StructType, session: Any) -> pa.Schema:
+    """The Arrow schema of the batches Spark sends Python for ``schema`` in ``session``."""
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    return to_arrow_schema(schema)
+    conf = session.conf
+    return to_arrow_schema(
+        schema,
+        timezone=conf.get("spark.sql.session.timeZone"),
+        prefers_large_types=conf.get("spark.sql.execution.arrow.useLargeVarTypes", "false")
+        == "true",
+    )
 
 
-def _struct_type(arrow: pa.Schema, like: StructType) -> StructType:
-    """Spark schema of ``arrow``: fields named as in ``like`` keep their Spark type exactly."""
+def _struct_type(arrow: pa.Schema, like: StructType, session: Any) -> StructType:
+    """Spark schema of ``arrow``; columns of ``like`` whose Arrow type is unchanged keep their
+    Spark type exactly (so pass-through columns stay what they were)."""
     from pyspark.sql.pandas.types import from_arrow_type
     from pyspark.sql.types import StructField, StructType
 
     known = {f.name: f for f in like.fields}
     fields = []
     for f in arrow:
-        if f.name in known and _arrow_schema(StructType([known[f.name]])).field(0).type == f.type:
+        same = f.name in known and (
+            _arrow_schema(StructType([known[f.name]]), session).field(0).type == f.type
+        )
+        if same:
             fields.append(known[f.name])
         else:
             fields.append(StructField(f.name, from_arrow_type(_spark_arrow_type(f.type)), True))
@@ -138,8 +149,8 @@ def _struct_type(arrow: pa.Schema, like: StructType) -> StructType:
 
 def output_schema(df: DataFrame, grouper: BatchGrouper) -> StructType:
     """The Spark schema :func:`group_spark` returns for ``df``: its columns plus the results."""
-    arrow = grouper.output_schema(_arrow_schema(df.schema))
-    return _struct_type(arrow, df.schema)
+    arrow = grouper.output_schema(_arrow_schema(df.schema, df.sparkSession))
+    return _struct_type(arrow, df.schema, df.sparkSession)
 
 
 def _grouper(
@@ -282,14 +293,15 @@ def group_spark_by(
 
     keys = [by] if isinstance(by, str) else list(by)
     grouper = _grouper(tables, columns, provenance, trace, threads)
-    grouped_arrow = grouper.output_schema(_arrow_schema(df.schema))
+    session = df.sparkSession
+    grouped_arrow = grouper.output_schema(_arrow_schema(df.schema, session))
     if schema is None:
         if summarize is None:
-            spark_schema = _struct_type(grouped_arrow, df.schema)
+            spark_schema = _struct_type(grouped_arrow, df.schema, session)
         else:
             empty = pl.from_arrow(grouped_arrow.empty_table())
             sample = plain_arrow(summarize(empty))  # type: ignore[arg-type]
-            spark_schema = _struct_type(sample.schema, df.schema)
+            spark_schema = _struct_type(sample.schema, df.schema, session)
     elif isinstance(schema, str):
         parsed = StructType.fromDDL(schema)
         if not isinstance(parsed, StructType):
@@ -297,7 +309,7 @@ def group_spark_by(
         spark_schema = parsed
     else:
         spark_schema = schema
-    fn = _UnitFunction(grouper, summarize, _arrow_schema(spark_schema))
+    fn = _UnitFunction(grouper, summarize, _arrow_schema(spark_schema, session))
 
     def apply(table):  # type: ignore[no-untyped-def]
         # A plain function without annotations: Spark infers the calling convention from
