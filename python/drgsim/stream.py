@@ -53,7 +53,7 @@ from drgsim.exceptions import InputError
 from drgsim.grouping import group_frame, provenance_columns, provenance_metadata
 from drgsim.tables import TableSet, load
 
-__all__ = ["RegroupRun", "Unit", "discover", "regroup", "remove_partials"]
+__all__ = ["RegroupRun", "Unit", "discover", "read_batches", "regroup", "remove_partials"]
 
 #: Input file suffixes and how they are read.
 SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv", ".txt": "csv"}
@@ -260,7 +260,11 @@ def _csv_batches(unit: Unit, batch_rows: int, scratch: Path) -> Iterator[pl.Data
             src.unlink(missing_ok=True)
 
 
-def _batches(unit: Unit, batch_rows: int, scratch: Path) -> Iterator[pl.DataFrame]:
+def read_batches(unit: Unit, batch_rows: int, scratch: Path) -> Iterator[pl.DataFrame]:
+    """The cases of ``unit`` in frames of at most ``batch_rows`` rows, in file order.
+
+    ``scratch`` is a folder for the UTF-8 copy of a GBK/GB18030 CSV file (deleted after).
+    """
     if unit.kind == "csv":
         yield from _csv_batches(unit, batch_rows, scratch)
         return
@@ -286,7 +290,7 @@ def _regroup_unit(
     from polars.io.plugins import register_io_source
 
     status: Counter[str] = Counter()
-    batches = _batches(unit, batch_rows, scratch)
+    batches = read_batches(unit, batch_rows, scratch)
     first = next(batches, None)
     if first is None:  # an empty CSV: no columns to carry
         raise InputError(f"{unit.source}: no rows and no header")
