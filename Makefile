@@ -2,7 +2,7 @@
 PY ?= python3
 PIP ?= $(PY) -m pip
 
-.PHONY: dev system-deps fmt lint test bench conformance migration demo
+.PHONY: dev system-deps fmt lint test bench bench-regroup conformance migration demo
 
 ## Install drgsim in editable mode with the test tools (builds the extension in release).
 dev:
@@ -44,6 +44,14 @@ bench: dev
 	DRGSIM_BENCH_ROOT=$(BENCH_ROOT) $(PY) -m pytest benches -o addopts="" -p no:cacheprovider -m benchmark -q \
 		--benchmark-columns=min,mean,rounds --benchmark-sort=name
 	DRGSIM_BENCH_TABLES=$(BENCH_ROOT)/chs-drg-1.1 cargo bench -p drgsim-core --bench group
+	$(MAKE) bench-regroup
+
+## End-to-end regroup of a month-partitioned synthetic dataset (10M cases, then 30M for memory):
+## wall time against the I/O floor, peak memory, 1 -> 2 cores, pure-Python baseline.
+bench-regroup: dev
+	mkdir -p $(BENCH_ROOT)
+	$(PY) -m drgsim.tables.importers.opendrg ../shared/reference/chs-drg-1.1 $(BENCH_ROOT)/chs-drg-1.1 chs-drg-1.1 --overwrite > /dev/null
+	DRGSIM_BENCH_ROOT=$(BENCH_ROOT) $(PY) benches/regroup.py 10000000 30000000
 
 ## Regenerate tests/conformance/README.md from ../shared/reference.
 conformance: dev
