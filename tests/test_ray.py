@@ -54,3 +54,16 @@ def test_group_ray_matches_single_machine(ray_local: Any, frame: pl.DataFrame) -
     expected = drgsim.group(frame, provenance=True)
     assert (expected["status"] != "ok").sum() > 300  # the bad rows are in
     assert_frame_equal(result.sort("case_id"), expected.sort("case_id"))
+
+
+def test_actor_class_loads_the_table_set_in_its_constructor() -> None:
+    from drgsim import batch
+    from drgsim.ray_data import RayGrouper
+
+    grouper = batch.BatchGrouper("teaching", tables_hash=drgsim.tables.load().content_hash)
+    batch._LOADED.clear()
+    actor = RayGrouper(grouper)
+    assert len(batch._LOADED) == 1  # before any batch
+    out = actor(pa.table({"sex": [1], "age": [60], "dx": ["I63.900"]}))
+    assert isinstance(out, pa.Table) and out.column("status").to_pylist() == ["ok"]
+    assert len(batch._LOADED) == 1

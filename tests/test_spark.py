@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -16,6 +17,8 @@ import drgsim
 from drgsim import weights
 from drgsim.grouping import RESULT_COLUMNS
 from scaleout_cases import cases
+
+ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.skipif(
     shutil.which("java") is None and not os.environ.get("JAVA_HOME"),
@@ -144,3 +147,20 @@ def test_output_schema_keeps_spark_input_types(spark: Any) -> None:
         **{name: "string" for name in RESULT_COLUMNS},
     }
     assert pa.types.is_string(pa.string())  # pyarrow is the adapters' dependency
+
+
+def test_table_folder_shipped_with_add_file(
+    spark: Any, sdf: Any, expected: pl.DataFrame, tmp_path: Path
+) -> None:
+    from drgsim.spark import SparkFilesTables, group_spark, ship_tables
+
+    assert ship_tables(spark, "teaching") == "teaching"  # built in: nothing to ship
+    folder = tmp_path / "shipped-teaching"
+    shutil.copytree(ROOT / "grouper_tables" / "teaching", folder)
+    ref = ship_tables(spark, folder)
+    assert isinstance(ref, SparkFilesTables)
+    assert Path(os.fspath(ref)) != folder  # Spark's copy, not the original
+    few = sdf.where("case_id % 13 = 5")
+    result = _collect(group_spark(few, ref)).sort("case_id")
+    want = expected.filter(pl.col("case_id") % 13 == 5)
+    assert_frame_equal(result, want)  # same hash, name and results as the built-in set

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -181,9 +182,11 @@ class BatchGrouper:
     ----------
     tables : str, path or TableSet, default "teaching"
         The table set. A name or a folder path is kept as given and resolved in each process
-        that groups (a relative path against that process's working directory, which is where
-        Spark unpacks ``spark.archives``). A :class:`~drgsim.tables.TableSet` is kept as its
-        name or folder, with its content hash as ``tables_hash``.
+        that groups (a relative path against that process's working directory). Any other
+        ``os.PathLike`` is kept as an object and turned into a path only there (as
+        :func:`drgsim.spark.ship_tables` does to find the copy Spark gave each worker). A
+        :class:`~drgsim.tables.TableSet` is kept as its name or folder, with its content hash
+        as ``tables_hash``.
     columns : mapping, optional
         Explicit ``{canonical: actual}`` column choices, as in :func:`drgsim.group`.
     provenance : bool, default True
@@ -216,12 +219,15 @@ class BatchGrouper:
         threads: int | None = None,
         tables_hash: str | None = None,
     ) -> None:
+        ref: str | os.PathLike[str]
         if isinstance(tables, TableSet):
             ref = tables.origin.removeprefix("builtin:")
             tables_hash = tables_hash or tables.content_hash
-        else:
+        elif isinstance(tables, str | Path):
             ref = os.fspath(tables)
-        self.tables: str = ref
+        else:  # another path-like, e.g. drgsim.spark.SparkFilesTables: resolved where it runs
+            ref = tables
+        self.tables = ref
         self.columns: dict[str, str] | None = dict(columns) if columns is not None else None
         self.provenance = provenance
         self.trace = trace
@@ -236,10 +242,11 @@ class BatchGrouper:
 
     def table_set(self) -> TableSet:
         """The table set, loaded once in this process and cached."""
-        key = (self.tables, os.getcwd(), self.tables_hash)
+        ref = os.fspath(self.tables)
+        key = (ref, os.getcwd(), self.tables_hash)
         ts = _LOADED.get(key)
         if ts is None:
-            ts = load(self.tables)
+            ts = load(ref)
             if self.tables_hash is not None and ts.content_hash != self.tables_hash:
                 raise TableError(
                     f"table set {self.tables!r} resolves here (pid {os.getpid()}) to "
@@ -264,7 +271,7 @@ class BatchGrouper:
             threads=self.threads,
             tables_hash=ts.content_hash,
         )
-        _LOADED[(copy.tables, os.getcwd(), copy.tables_hash)] = ts
+        _LOADED[(os.fspath(copy.tables), os.getcwd(), copy.tables_hash)] = ts
         return copy
 
     def computed_columns(self) -> tuple[str, ...]:

@@ -11,9 +11,10 @@ Every executor needs drgsim in the Python its workers run: see ``docs/cluster.md
   with a Polars function, e.g. case counts and CMI per hospital.
 * :func:`local_session` starts a local-mode session whose workers run this very Python.
 
-The table set is named, not shipped: each worker loads it once (a built-in name, a name in
-``$DRGSIM_TABLES`` on the workers, or a folder path the workers can read). The driver loads
-it too, and the workers refuse a set whose content hash differs from the driver's.
+The table set is passed by reference and each worker loads it once: a built-in name, a name
+in ``$DRGSIM_TABLES`` on the workers, a folder path the workers can read, or a folder sent
+to them with :func:`ship_tables`. The driver loads it too, and the workers refuse a set whose
+content hash differs from the driver's.
 
 Examples
 --------
@@ -29,6 +30,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -36,14 +38,21 @@ import polars as pl
 from drgsim.batch import BatchGrouper, plain_arrow, plain_arrow_type
 from drgsim.exceptions import InputError
 from drgsim.grouping import Tables
-from drgsim.tables import DEFAULT
+from drgsim.tables import DEFAULT, load
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-__all__ = ["group_spark", "group_spark_by", "local_session", "output_schema"]
+__all__ = [
+    "SparkFilesTables",
+    "group_spark",
+    "group_spark_by",
+    "local_session",
+    "output_schema",
+    "ship_tables",
+]
 
 
 def local_session(
@@ -91,6 +100,46 @@ def local_session(
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+class SparkFilesTables(os.PathLike[str]):
+    """A table-set folder shipped with ``SparkContext.addFile``: on every worker (and on the
+    driver) it is the path of that process's copy, ``SparkFiles.get(name)``.
+
+    Made by :func:`ship_tables`; pass it as ``tables=``.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __fspath__(self) -> str:
+        from pyspark import SparkFiles
+
+        return str(SparkFiles.get(self.name))
+
+    def __repr__(self) -> str:
+        return f"SparkFilesTables({self.name!r})"
+
+
+def ship_tables(spark: SparkSession, tables: Tables) -> str | SparkFilesTables:
+    """Send a table-set folder to every executor; return the reference to group with.
+
+    A built-in set needs no shipping: its name comes back. A folder (or the name of an
+    imported set, as the driver resolves it) is added with
+    ``SparkContext.addFile(folder, recursive=True)``; Spark copies it to each executor before
+    its first task, and the returned :class:`SparkFilesTables` finds that copy.
+
+    Examples
+    --------
+    >>> ref = ship_tables(spark, "chs-drg-1.1")  # doctest: +SKIP
+    >>> grouped = group_spark(cases, ref)  # doctest: +SKIP
+    """
+    ts = load(tables)
+    if ts.origin.startswith("builtin:"):
+        return ts.origin.removeprefix("builtin:")
+    folder = Path(ts.origin).resolve()
+    spark.sparkContext.addFile(str(folder), recursive=True)
+    return SparkFilesTables(folder.name)
 
 
 def _spark_arrow_type(t: pa.DataType) -> pa.DataType:

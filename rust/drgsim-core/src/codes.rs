@@ -161,9 +161,12 @@ impl CodeTable {
     /// Resolve an input code: known code, else input-code map, else prefix pattern.
     #[inline]
     pub fn resolve(&self, code: &str) -> Resolved {
-        // Fast path: a short ASCII code is upper-cased and packed into an integer key.
-        let t = code.trim_ascii();
-        if t.len() <= 16 && t.is_ascii() {
+        // Fast path: a short ASCII code is upper-cased and packed into an integer key. It trims
+        // what `normalise` trims of ASCII (the vertical tab too, which `trim_ascii` keeps).
+        // A NUL byte would be taken for the padding of a shorter key: such a code takes the
+        // slow path.
+        let t = code.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\u{b}');
+        if t.len() <= 16 && t.is_ascii() && !t.as_bytes().contains(&0) {
             let mut buf = [0u8; 16];
             for (d, s) in buf.iter_mut().zip(t.bytes()) {
                 *d = s.to_ascii_uppercase();
@@ -197,10 +200,11 @@ impl CodeTable {
     }
 }
 
-/// Pack a key of at most 16 bytes into an integer (zero-padded); longer keys give `None`.
+/// Pack a key of at most 16 bytes into an integer (zero-padded); longer keys, and keys
+/// holding a NUL byte (which the padding would hide), give `None`.
 #[inline]
 fn pack(key: &[u8]) -> Option<u128> {
-    if key.len() > 16 {
+    if key.len() > 16 || key.contains(&0) {
         return None;
     }
     let mut buf = [0u8; 16];
@@ -281,6 +285,24 @@ mod tests {
             t.resolve("\u{3000}Ｋ３５．８００ｘ００１"),
             Resolved::Known(a)
         );
+    }
+
+    #[test]
+    fn fast_path_trims_like_normalise() {
+        // Found by the code_normaliser fuzz target: a vertical tab around a short ASCII code
+        // was kept by the fast path but trimmed by `normalise`.
+        let mut t = CodeTable::default();
+        let a = t.intern("K35.800x001");
+        assert_eq!(t.resolve("K35.800x001\u{b}\n"), Resolved::Known(a));
+        assert_eq!(t.resolve("\u{b}k35.800x001"), Resolved::Known(a));
+        assert_eq!(normalise("\u{b}k35\u{b}"), "K35");
+        // Also found by it: a trailing NUL byte looked like the zero padding of the packed
+        // key, so `K35.800x001\0` resolved as `K35.800x001` on the fast path only.
+        let b = t.intern("K35.8\0");
+        assert_eq!(t.resolve("K35.800x001\0"), Resolved::Unknown);
+        assert_eq!(t.resolve("K35.800x001\0"), t.resolve("K35。800x001\0"));
+        assert_eq!(t.resolve("K35.8\0"), Resolved::Known(b));
+        assert_eq!(t.resolve("K35.8"), Resolved::Unknown);
     }
 
     #[test]
