@@ -312,20 +312,62 @@ def tables_show(name: str, show_adrg: bool) -> None:
 
 @tables_cmd.command("check")
 @click.argument("name")
-def tables_check(name: str) -> None:
-    """Check a table set (a name or a folder) and list every problem."""
+@click.option(
+    "-w",
+    "--weights",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Also check a weights CSV against the DRGs the set can produce "
+    "(default: the set's own weights.csv, when it has one).",
+)
+@click.option(
+    "-p",
+    "--policy",
+    "policy_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Also check a policy TOML file (payment, settlement or DIP).",
+)
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
+def tables_check(name: str, weights: Path | None, policy_path: Path | None, strict: bool) -> None:
+    """Check a table set (a name or a folder) before grouping and list every finding.
+
+    Errors (the set does not load, or a check refuses it) and warnings (structural doubts:
+    an ADRG that can never be chosen, an ADRG whose splits leave cases without a DRG, an
+    unsealed set) are listed as FILE:LINE: SEVERITY: MESSAGE. Exit status 1 when there is an
+    error (or, with --strict, a warning), 2 when the set cannot be read at all.
+    """
     try:
-        problems = tables_mod.check(name)
+        findings = tables_mod.check(name, weights=weights, policy=policy_path)
     except DrgsimError as e:
         _fail(e)
         return
-    if not problems:
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = len(findings) - errors
+    for f in findings:
+        click.echo(str(f))
+    if not findings:
         click.echo(f"{name}: no problems")
         return
-    for f, line, msg in problems:
-        click.echo(f"{f}:{line}: {msg}")
-    click.echo(f"{len(problems)} problem(s)", err=True)
-    sys.exit(1)
+    click.echo(f"{errors} error(s), {warnings} warning(s)", err=True)
+    if errors or (strict and warnings):
+        sys.exit(1)
+
+
+@tables_cmd.command("seal")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def tables_seal(directory: Path) -> None:
+    """Write DIRECTORY's MANIFEST.sha256 after editing its files.
+
+    Loading compares every file of a sealed set with the manifest, so a changed or truncated
+    file is refused ("content hash mismatch") until the set is sealed again.
+    """
+    try:
+        text = tables_mod.seal(directory)
+    except DrgsimError as e:
+        _fail(e)
+        return
+    click.echo(f"sealed {directory}: {len(text.splitlines())} file(s) in MANIFEST.sha256")
 
 
 @tables_cmd.command("import")

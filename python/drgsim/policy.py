@@ -15,6 +15,8 @@ Examples
 
 from __future__ import annotations
 
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -30,9 +32,13 @@ __all__ = [
     "Points",
     "Policy",
     "PolicyError",
+    "PolicyProblem",
     "Rate",
     "example",
+    "file_problems",
+    "key_line",
     "load_policy",
+    "problems",
     "read_toml",
 ]
 
@@ -242,8 +248,11 @@ _KEYS = {
 }  # fmt: skip
 
 
-def parse_policy(data: dict[str, Any], where: str = "policy") -> Policy:
-    """Validate a parsed TOML document into a :class:`Policy`."""
+def parse_policy(data: dict[str, Any], where: str = "policy", *, validate: bool = True) -> Policy:
+    """Validate a parsed TOML document into a :class:`Policy`.
+
+    With ``validate`` (the default) the values are also checked together (:func:`problems`)
+    and a policy with any problem is refused, naming every problem and its key."""
     for section, value in data.items():
         if section not in _KEYS:
             raise PolicyError(f"{where}: unknown section [{section}]; known: {', '.join(_KEYS)}")
@@ -323,7 +332,7 @@ def parse_policy(data: dict[str, Any], where: str = "policy") -> Policy:
     reserve = _num(p, "reserve_share", f"{where}: [policy]", 0.0)
     if not 0 <= reserve < 1:
         raise PolicyError(f"{where}: [policy] reserve_share must be in [0, 1)")
-    return Policy(
+    pol = Policy(
         name=str(p.get("name", "")),
         method=str(method),
         rate=rate,
@@ -338,6 +347,9 @@ def parse_policy(data: dict[str, Any], where: str = "policy") -> Policy:
         fund_share=_by_type(fund["share"], f"{where}: [fund] share") if "share" in fund else {},
         reserve_share=reserve,
     )
+    if validate:
+        raise_problems(problems(pol), where)
+    return pol
 
 
 def read_toml(path: str | Path, what: str, error: type[Exception] = PolicyError) -> dict[str, Any]:
@@ -373,3 +385,207 @@ def example(kind: str = "rate") -> Policy:
         raise PolicyError(f"no example policy {kind!r} (use 'rate' or 'points')")
     with resources.as_file(res) as p:
         return load_policy(p)
+
+
+@dataclass(frozen=True)
+class PolicyProblem:
+    """One problem of a policy: the TOML key path (``classes.low_threshold``), what is wrong,
+    and the line of the key in the file (0 when unknown)."""
+
+    key: str
+    message: str
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}" if self.key else self.message
+
+
+def raise_problems(found: list[PolicyProblem], where: str) -> None:
+    """Refuse a policy with problems: one :class:`PolicyError` naming all of them."""
+    if found:
+        lines = "\n".join(f"  {p}" for p in found)
+        raise PolicyError(f"{where}: {len(found)} problem(s):\n{lines}")
+
+
+def problems(pol: Policy) -> list[PolicyProblem]:
+    """Values of a payment policy that cannot work together: a rate, point value, scale or
+    coefficient that is not positive; a high-multiplier threshold not above the low one; RW
+    bands out of order; a share outside [0, 1]; LOS exclusions that exclude every stay.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> p = example("rate")
+    >>> problems(p)
+    []
+    >>> bad = replace(p, classes=replace(p.classes, low_threshold=3.5, items_ratio=1.2))
+    >>> [str(x) for x in problems(bad)]  # doctest: +NORMALIZE_WHITESPACE
+    ['classes.low_threshold: the low multiplier threshold 3.5 is not below the high
+      multiplier threshold 3 (classes.high_threshold)',
+     'classes.low_threshold: the low multiplier threshold 3.5 is not below the high
+      multiplier threshold 3 (classes.high_threshold_by_level.三级)',
+     'classes.low_threshold: the low multiplier threshold 3.5 is not below the high
+      multiplier threshold 2 (classes.high_threshold_by_level.二级)',
+     'classes.items_ratio: a share must be in [0, 1], not 1.2']
+    """
+    out: list[PolicyProblem] = []
+
+    def bad(key: str, message: str) -> None:
+        out.append(PolicyProblem(key, message))
+
+    def sub(key: str, k: str) -> str:
+        return key if k == "*" else f"{key}.{k}"
+
+    def positive(key: str, values: dict[str, float], what: str) -> None:
+        for k, v in values.items():
+            if not v > 0:
+                bad(sub(key, k), f"{what} must be positive, not {v:g}")
+
+    def share(key: str, v: float | None, upper_open: bool = False) -> None:
+        if v is not None and not (0 <= v < 1 if upper_open else 0 <= v <= 1):
+            bad(key, f"a share must be in [0, {'1)' if upper_open else '1]'}, not {v:g}")
+
+    if pol.rate is not None:
+        positive("rate.base_rate", pol.rate.base_rate, "a base rate")
+    if pol.points is not None:
+        positive("points.point_value", pol.points.point_value, "a point value")
+        if not pol.points.scale > 0:
+            bad("points.scale", f"the scale must be positive, not {pol.points.scale:g}")
+    h = pol.hospital
+    positive("hospital.coefficient_by_level", h.by_level, "a coefficient")
+    positive("hospital.coefficient", h.by_hospital, "a coefficient")
+    if not h.default > 0:
+        bad("hospital.default_coefficient", f"a coefficient must be positive, not {h.default:g}")
+    c = pol.classes
+    low = c.low_threshold
+    if low < 0:
+        bad("classes.low_threshold", f"a threshold must not be negative, not {low:g}")
+    highs = [("classes.high_threshold", c.high.default)]
+    highs += [
+        (f"classes.high_threshold_by_rw[{i}].threshold", t)
+        for i, (_, t) in enumerate(c.high.rw_bands)
+    ]
+    highs += [(f"classes.high_threshold_by_level.{k}", v) for k, v in c.high.by_level.items()]
+    for key, t in highs:
+        if not t > 0:
+            bad(key, f"a high multiplier threshold must be positive, not {t:g}")
+        elif low >= t:
+            bad(
+                "classes.low_threshold",
+                f"the low multiplier threshold {low:g} is not below the high multiplier "
+                f"threshold {t:g} ({key})",
+            )
+    prev = -math.inf
+    for i, (max_rw, _) in enumerate(c.high.rw_bands):
+        if prev == math.inf:
+            bad(
+                f"classes.high_threshold_by_rw[{i}]",
+                "never used: an earlier band has no max_rw (takes every RW)",
+            )
+        elif not max_rw > prev:
+            bad(
+                f"classes.high_threshold_by_rw[{i}].max_rw",
+                f"max_rw must increase from band to band ({max_rw:g} after {prev:g})",
+            )
+        prev = max(prev, max_rw)
+    share("classes.excess_ratio", c.excess_ratio)
+    share("classes.items_ratio", c.items_ratio)
+    lo, hi = c.exclude_los_at_most, c.exclude_los_at_least
+    if lo is not None and lo < 0:
+        bad("classes.exclude_los_at_most", f"a length of stay must not be negative, not {lo:g}")
+    if hi is not None and hi <= 0:
+        bad("classes.exclude_los_at_least", f"must be positive, not {hi:g} (excludes every stay)")
+    if lo is not None and hi is not None and lo >= hi:
+        bad(
+            "classes.exclude_los_at_least",
+            f"exclude_los_at_least {hi:g} is not above exclude_los_at_most {lo:g}: the two "
+            "exclusions overlap and every stay is excluded",
+        )
+    for k, v in pol.fund_share.items():
+        share(sub("fund.share", k), v)
+    share("policy.reserve_share", pol.reserve_share, upper_open=True)
+    return out
+
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+
+
+def key_line(text: str, key: str) -> int:
+    r"""Line (1-based) of a key path like ``classes.high_threshold_by_rw[1].max_rw`` in a TOML
+    text: the line of its deepest key found under the table header it belongs to, else of the
+    header; 0 when not found. A cheap text search, good for the layout of the examples.
+
+    Examples
+    --------
+    >>> key_line("[policy]\nname = 'x'\n[classes]\nlow_threshold = 3\n", "classes.low_threshold")
+    4
+    """
+    parts = [re.sub(r"\[\d+\]$", "", p).strip('"') for p in key.split(".") if p]
+    lines = text.splitlines()
+    headers = [(i, m.group(1)) for i, ln in enumerate(lines) if (m := _HEADER.match(ln))]
+    for depth in range(len(parts), 0, -1):
+        name = ".".join(parts[:depth])
+        for hi, (i, h) in enumerate(headers):
+            if h.replace('"', "") != name:
+                continue
+            if depth == len(parts):
+                return i + 1
+            end = headers[hi + 1][0] if hi + 1 < len(headers) else len(lines)
+            pat = re.compile(rf"^\s*\"?{re.escape(parts[depth])}\"?\s*=")
+            for j in range(i + 1, end):
+                if pat.match(lines[j]):
+                    return j + 1
+            return i + 1
+    return 0
+
+
+_KEY_IN_MESSAGE = re.compile(r"\[([A-Za-z_.]+)\]:?\s+'?([A-Za-z_]+)?'?")
+
+
+def problem_from_error(
+    e: Exception, where: str = "", known: dict[str, set[str]] | None = None
+) -> PolicyProblem:
+    """A refused policy's error as a problem, its key read from the ``[section] key`` the
+    message names (the key only when ``known`` lists it for that section)."""
+    msg = str(e)
+    if where and msg.startswith(f"{where}: "):
+        msg = msg[len(where) + 2 :]
+    m = _KEY_IN_MESSAGE.search(msg)
+    key = ""
+    if m:
+        key = m.group(1)
+        if m.group(2) and m.group(2) in (known if known is not None else _KEYS).get(key, set()):
+            key += f".{m.group(2)}"
+    return PolicyProblem(key, msg)
+
+
+def file_problems(path: str | Path) -> list[PolicyProblem]:
+    """Every problem of a policy file of any kind, with the line of its key.
+
+    The kind is read from the file: ``[policy] method = "rate"`` or ``"points"`` is a payment
+    policy (:func:`problems`), ``"dip"`` a DIP policy (:mod:`drgsim.dip.policy`), anything
+    else a settlement policy (:mod:`drgsim.settlement`). A file that cannot be read, is not
+    TOML or has a malformed field gives that one problem.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        return [PolicyProblem("", f"cannot read the policy: {e}")]
+    method = data.get("policy", {}).get("method") if isinstance(data.get("policy"), dict) else None
+    found: list[PolicyProblem]
+    if method == "dip" or (method is None and "deviation" in data):
+        from drgsim.dip.policy import problems as dip_problems
+
+        found = dip_problems(data)
+    elif method is not None or "rate" in data or "points" in data or "classes" in data:
+        try:
+            found = problems(parse_policy(data, str(p), validate=False))
+        except PolicyError as e:
+            found = [problem_from_error(e, str(p))]
+    else:
+        from drgsim.settlement import problems as settlement_problems
+
+        found = settlement_problems(data)
+    return [PolicyProblem(x.key, x.message, key_line(text, x.key) if x.key else 0) for x in found]

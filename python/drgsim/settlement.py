@@ -81,7 +81,7 @@ from typing import Any
 import polars as pl
 
 from drgsim.exceptions import ColumnError
-from drgsim.policy import PolicyError, read_toml
+from drgsim.policy import PolicyError, PolicyProblem, problem_from_error, read_toml
 
 __all__ = [
     "HOSPITAL_COLUMNS",
@@ -1038,3 +1038,22 @@ def settle(
         "months": months,
     }  # fmt: skip
     return Settlement(hospitals=h, monthly=m, region=region, policy=pol, by=by)
+
+
+def problems(data: Mapping[str, Any]) -> list[PolicyProblem]:
+    """The problems of a parsed settlement policy document, each with its TOML key: the one
+    that refuses it (a settlement policy is checked as it is built: shares in [0, 1], bands
+    whose ``up_to`` increase, a floor not above the cap, sections that need a budget), or none.
+
+    Examples
+    --------
+    >>> [str(p) for p in problems({"limits": {"max_of_budget": 1.0, "min_of_budget": 1.2}})]
+    ['limits.min_of_budget: [limits] min_of_budget is above max_of_budget']
+    >>> problems({})
+    []
+    """
+    try:
+        parse_settlement_policy(data, "settlement policy")
+    except PolicyError as e:
+        return [problem_from_error(e, "settlement policy", {k: set(v) for k, v in _KEYS.items()})]
+    return []

@@ -33,7 +33,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from drgsim.policy import Hospital, PolicyError, read_toml
+from drgsim.policy import Hospital, PolicyError, PolicyProblem, problem_from_error, read_toml
 
 __all__ = [
     "BASES",
@@ -586,3 +586,20 @@ def example(kind: str = "dip") -> DipPolicy:
         raise PolicyError(f"no example DIP policy {kind!r} (use 'dip')")
     with resources.as_file(res) as p:
         return load_policy(p)
+
+
+def problems(data: dict[str, Any]) -> list[PolicyProblem]:
+    """The problems of a parsed DIP policy document, each with its TOML key: the one that
+    refuses it (a DIP policy is checked as it is built: the low deviation threshold below the
+    high one, ascending bands and levels, positive rates and ratios in (0, 1]), or none.
+
+    Examples
+    --------
+    >>> [str(p) for p in problems({"deviation": {"low_threshold": 2.5, "high_threshold": 2}})]
+    ['deviation.low_threshold: [deviation]: low_threshold must be below high_threshold']
+    """
+    try:
+        parse_policy(data, "DIP policy")
+    except PolicyError as e:
+        return [problem_from_error(e, "DIP policy", {k: set(v) for k, v in _KEYS.items()})]
+    return []

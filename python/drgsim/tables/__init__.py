@@ -18,23 +18,26 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from drgsim import _core
 from drgsim.exceptions import TableError, TableNotFoundError
 
 __all__ = [
+    "Finding",
     "TableSet",
     "check",
     "import_opendrg",
     "import_tables",
     "list_sets",
     "load",
+    "seal",
     "user_tables_dir",
 ]
 
@@ -124,7 +127,7 @@ class TableSet:
         return bytes(data) if data is not None else None
 
 
-_cache: dict[tuple[str, str], TableSet] = {}
+_cache: dict[tuple[str, ...], TableSet] = {}
 
 
 def _resolve(name: str | os.PathLike[str]) -> tuple[str, Path | None]:
@@ -144,6 +147,10 @@ def _resolve(name: str | os.PathLike[str]) -> tuple[str, Path | None]:
         f"no table set named {s!r} (known: {', '.join(known) or 'none'}); import one with "
         f"'drgsim tables import opendrg DIR --name {s}' or pass a folder path"
     )
+
+
+def _digest(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
 
 
 def load(name: str | os.PathLike[str] | TableSet = DEFAULT) -> TableSet:
@@ -170,23 +177,182 @@ def load(name: str | os.PathLike[str] | TableSet = DEFAULT) -> TableSet:
             g = _core.Grouper.builtin(s)
             _cache[key] = TableSet(name=str(g.info()["name"]), origin=f"builtin:{s}", grouper=g)
         return _cache[key]
-    key = (str(path.resolve()), _core.content_hash(str(path)))
+    # The files the manifest also covers are part of the key, so a changed weights.csv is
+    # checked against the manifest again.
+    extra = [_digest(path / f) for f in ("weights.csv", "MANIFEST.sha256")]
+    key = (str(path.resolve()), _core.content_hash(str(path)), *extra)
     if key not in _cache:
         g = _core.Grouper.load_dir(str(path))
         _cache[key] = TableSet(name=str(g.info()["name"]), origin=str(path), grouper=g)
     return _cache[key]
 
 
-def check(name: str | os.PathLike[str]) -> list[tuple[str, int, str]]:
-    """Check a table set and return every problem as (file, line, message); [] when clean."""
+class Finding(NamedTuple):
+    """One finding of :func:`check`: where (file and 1-based line, 0 for the whole file), how
+    serious (``error`` refuses the set or file, ``warning`` does not) and what."""
+
+    file: str
+    line: int
+    severity: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.severity}: {self.message}"
+
+
+def check(
+    name: str | os.PathLike[str],
+    *,
+    weights: str | os.PathLike[str] | None = None,
+    policy: str | os.PathLike[str] | None = None,
+) -> list[Finding]:
+    """Check a table set (and optionally weights and a policy) before any case is grouped.
+
+    The checks of loading (rules that do not parse, unknown lists, duplicate codes ...) and
+    the analyses of the whole set: the content hash of each file against the set's manifest,
+    DRG splits and ADRGs that can never be chosen, ADRGs whose splits leave cases without a
+    DRG, CC/MCC codes listed twice with conflicting levels or exclusion tables. Weights: every
+    DRG the tables can produce without a weight, and weights for DRGs the set does not have;
+    the set's own ``weights.csv`` is checked when it has one. A policy file (payment,
+    settlement or DIP): thresholds and shares that cannot work
+    (:func:`drgsim.policy.file_problems`).
+
+    Parameters
+    ----------
+    name : str or path
+        A set name or folder (see :func:`load`).
+    weights : path, optional
+        A weights CSV in the project format (see :mod:`drgsim.weights`).
+    policy : path, optional
+        A policy TOML file.
+
+    Returns
+    -------
+    list of Finding
+        Errors first, then warnings; [] when everything is clean.
+
+    Examples
+    --------
+    >>> [f for f in check("teaching") if f.severity == "error"]
+    []
+    """
     s, path = _resolve(name)
+    found, drgs = _core.lint_builtin(s) if path is None else _core.lint_dir(str(path))
+    out = [Finding(*f) for f in found]
+    if drgs:
+        ambiguous = set()
+        if not any(f.severity == "error" for f in out):
+            ts = load(name)
+            if ts.info.get("ambiguous_group"):
+                ambiguous = {f"{m[0]}QY" for m in ts.mdcs()}
+        if weights is None:
+            raw = _set_file(s, path, "weights.csv")
+            label = "weights.csv"
+        else:
+            try:
+                raw = Path(weights).read_bytes()
+            except OSError as e:
+                raise TableError(f"cannot read weights {weights}: {e}") from e
+            label = os.fspath(weights)
+        if raw is not None:
+            out += _weight_findings(raw, label, drgs, ambiguous)
+    if policy is not None:
+        from drgsim.policy import file_problems
+
+        pf = os.fspath(policy)
+        out += [Finding(pf, p.line, "error", str(p)) for p in file_problems(pf)]
+    order = {"error": 0, "warning": 1}
+    return sorted(out, key=lambda f: order.get(f.severity, 2))
+
+
+def _set_file(name: str, path: Path | None, file: str) -> bytes | None:
     if path is None:
-        try:
-            _core.Grouper.builtin(s)
-        except TableError as e:
-            return list(e.problems)
-        return []
-    return list(_core.check_dir(str(path)))
+        data = _core.builtin_file(name, file)
+        return bytes(data) if data is not None else None
+    p = path / file
+    return p.read_bytes() if p.is_file() else None
+
+
+def _weight_findings(
+    raw: bytes,
+    label: str,
+    drgs: list[tuple[str, str, int, bool]],
+    ambiguous: set[str],
+) -> list[Finding]:
+    """Weights against the DRGs a set can produce: a reachable DRG without a weight (an
+    error: its cases could not be paid), a row with neither ``rw`` nor ``base_points`` that is
+    not flagged ``special`` (an error), a weight for a DRG the set does not have (a warning).
+    The 歧义组 ``<MDC>QY`` of a set that forms them are not DRGs of the set but may be weighted.
+    """
+    import csv
+    import io
+
+    import polars as pl
+
+    from drgsim import weights as weights_mod
+    from drgsim.exceptions import InputError
+
+    try:
+        w = weights_mod._project_csv(raw, Path(label).name, Path(label).stem)
+    except InputError as e:
+        return [Finding(label, 0, "error", str(e))]
+    lines: dict[str, int] = {}
+    text = raw.decode("utf-8-sig", errors="replace")
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, [])
+    col = next((i for i, h in enumerate(header) if h.strip().lower() == "drg"), 0)
+    for row in reader:
+        if len(row) > col:
+            lines.setdefault(row[col].strip(), reader.line_num)
+    weighted = set(
+        w.filter(pl.col("rw").is_not_null() | pl.col("base_points").is_not_null())["drg"]
+    )
+    special = set(w.filter(pl.col("special"))["drg"])
+    rows = set(w["drg"])
+    by_code = {d[0]: d for d in drgs}
+    out: list[Finding] = []
+    for code, _adrg, line, reachable in drgs:
+        if not reachable or code in weighted or code in special:
+            continue
+        if code in rows:
+            out.append(
+                Finding(
+                    label,
+                    lines.get(code, 0),
+                    "error",
+                    f"DRG {code} has a row but neither rw nor base_points (and is not "
+                    "flagged special)",
+                )
+            )
+        else:
+            out.append(
+                Finding(
+                    label,
+                    0,
+                    "error",
+                    f"no weight for DRG {code} (adrg.toml line {line}), which the tables "
+                    "can produce",
+                )
+            )
+    for code in sorted(rows - set(by_code) - ambiguous):
+        out.append(
+            Finding(
+                label,
+                lines.get(code, 0),
+                "warning",
+                f"weight for DRG {code}, which the table set does not have",
+            )
+        )
+    return out
+
+
+def seal(path: str | os.PathLike[str]) -> str:
+    """Write the manifest (``MANIFEST.sha256``) of a table-set folder after editing it; its
+    files are then checked against it on every load. Returns the manifest text."""
+    p = Path(path)
+    if not p.is_dir():
+        raise TableNotFoundError(f"table set folder not found: {p}")
+    return str(_core.seal_dir(str(p)))
 
 
 def list_sets() -> list[tuple[str, str, str]]:

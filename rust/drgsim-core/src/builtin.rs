@@ -18,11 +18,11 @@ fn set(name: &str) -> Option<SetFiles> {
     SETS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
 
-/// The files of a built-in set (only the files of the format).
+/// The files of a built-in set (the files of the format, its weights and its manifest).
 pub fn files(name: &str) -> Option<TableFiles> {
     let files = set(name)?
         .iter()
-        .filter(|(f, _)| crate::tables::FILES.contains(f))
+        .filter(|(f, _)| crate::tables::is_set_file(f))
         .map(|(f, b)| (f.to_string(), b.to_vec()))
         .collect();
     Some(TableFiles {

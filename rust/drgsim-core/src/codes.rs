@@ -251,6 +251,19 @@ impl Bits {
         }
     }
 
+    /// Whether every id of this set is also in `other`.
+    pub fn is_subset_of(&self, other: &Bits) -> bool {
+        self.0
+            .iter()
+            .enumerate()
+            .all(|(i, &a)| a & !other.0.get(i).copied().unwrap_or(0) == 0)
+    }
+
+    /// Whether the two sets share an id.
+    pub fn intersects(&self, other: &Bits) -> bool {
+        self.0.iter().zip(&other.0).any(|(a, b)| a & b != 0)
+    }
+
     /// Number of ids in the set.
     pub fn count(&self) -> usize {
         self.0.iter().map(|w| w.count_ones() as usize).sum()

@@ -12,6 +12,7 @@ pub mod dip;
 pub mod error;
 pub mod expr;
 pub mod grouper;
+pub mod lint;
 pub mod tables;
 
 pub use error::{BatchError, Problem, TableError};

@@ -27,6 +27,18 @@ pub const FILES: &[&str] = &[
 ];
 const REQUIRED: &[&str] = &["tableset.toml", "mdc.toml", "adrg.toml", "code_lists.csv"];
 
+/// The manifest of a sealed set: the SHA-256 of each of its files, `sha256sum` style.
+pub const MANIFEST: &str = "MANIFEST.sha256";
+
+/// Files a manifest covers besides [`FILES`] (they are not used by grouping, so they are not
+/// part of the content hash).
+pub const SEALED_EXTRA: &[&str] = &["weights.csv"];
+
+/// Whether a file name is read with a set (the format's files, the manifest, the weights).
+pub fn is_set_file(name: &str) -> bool {
+    FILES.contains(&name) || SEALED_EXTRA.contains(&name) || name == MANIFEST
+}
+
 /// The reserved list name of the operating-room procedure list.
 pub const OR_LIST: &str = "or_procedures";
 
@@ -45,7 +57,7 @@ impl TableFiles {
             return Err(TableError::NotFound(dir.display().to_string()));
         }
         let mut files = BTreeMap::new();
-        for name in FILES {
+        for name in FILES.iter().chain(SEALED_EXTRA).chain([&MANIFEST]) {
             let p = dir.join(name);
             if p.is_file() {
                 let bytes = std::fs::read(&p).map_err(|e| TableError::Io {
@@ -61,16 +73,127 @@ impl TableFiles {
         })
     }
 
-    /// SHA-256 over the files, name and content, in name order.
+    /// SHA-256 over the files of the format ([`FILES`]), name and content, in name order.
     pub fn content_hash(&self) -> String {
         let mut h = Sha256::new();
-        for (name, bytes) in &self.files {
+        for (name, bytes) in self
+            .files
+            .iter()
+            .filter(|(n, _)| FILES.contains(&n.as_str()))
+        {
             h.update(name.as_bytes());
             h.update([0]);
             h.update((bytes.len() as u64).to_le_bytes());
             h.update(bytes);
         }
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        hex(&h.finalize())
+    }
+
+    /// The manifest text sealing these files: one `<sha256>  <file>` line per file of
+    /// [`FILES`] and [`SEALED_EXTRA`] present, in that order.
+    pub fn manifest(&self) -> String {
+        let mut out = String::new();
+        for name in FILES.iter().chain(SEALED_EXTRA) {
+            if let Some(bytes) = self.files.get(*name) {
+                out.push_str(&format!("{}  {name}\n", sha256_hex(bytes)));
+            }
+        }
+        out
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 of some bytes, lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// Write the manifest of the set in `dir` (re-sealing it after an edit); returns its text.
+pub fn seal_dir(dir: &Path) -> Result<String, TableError> {
+    let text = TableFiles::from_dir(dir)?.manifest();
+    let p = dir.join(MANIFEST);
+    std::fs::write(&p, &text).map_err(|e| TableError::Io {
+        path: p.display().to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(text)
+}
+
+/// Problems of the manifest: a file whose bytes do not match it (changed or truncated after
+/// sealing), a file it lists that is missing, a file of the set it does not list.
+fn verify_manifest(files: &TableFiles, ck: &mut Checker) {
+    let Some(bytes) = files.files.get(MANIFEST) else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        ck.add(MANIFEST, 0, "not valid UTF-8 (the manifest is damaged)");
+        return;
+    };
+    let mut listed = std::collections::BTreeSet::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let l = raw.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let parsed = l.split_once(char::is_whitespace).and_then(|(h, n)| {
+            let n = n.trim_start().trim_start_matches('*');
+            (h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) && !n.is_empty())
+                .then_some((h.to_ascii_lowercase(), n))
+        });
+        let Some((want, name)) = parsed else {
+            ck.add(
+                MANIFEST,
+                line,
+                format!("malformed line '{l}' (expected '<sha256>  <file>')"),
+            );
+            continue;
+        };
+        listed.insert(name.to_string());
+        match files.files.get(name) {
+            None if is_set_file(name) => ck.add(
+                MANIFEST,
+                line,
+                format!("{name} is listed but missing from the set"),
+            ),
+            None => ck.add(
+                MANIFEST,
+                line,
+                format!("{name} is not a file of the format"),
+            ),
+            Some(b) => {
+                let got = sha256_hex(b);
+                if got != want {
+                    ck.add(
+                        name,
+                        0,
+                        format!(
+                            "content hash mismatch: SHA-256 {} but {MANIFEST} line {line} says {} \
+                             ({} bytes; the file was changed or truncated after sealing; \
+                             re-seal with 'drgsim tables seal' if the change is intended)",
+                            &got[..12],
+                            &want[..12],
+                            b.len()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    for name in FILES.iter().chain(SEALED_EXTRA) {
+        if files.files.contains_key(*name) && !listed.contains(*name) {
+            ck.add(
+                name,
+                0,
+                format!(
+                    "not covered by {MANIFEST} (added after sealing?); re-seal with \
+                     'drgsim tables seal'"
+                ),
+            );
+        }
     }
 }
 
@@ -131,49 +254,49 @@ impl Default for GroupingToml {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct MdcFile {
+pub(crate) struct MdcFile {
     #[serde(default)]
-    mdc: Vec<Spanned<MdcToml>>,
+    pub(crate) mdc: Vec<Spanned<MdcToml>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct MdcToml {
-    code: String,
+pub(crate) struct MdcToml {
+    pub(crate) code: String,
     #[serde(default)]
-    name: String,
+    pub(crate) name: String,
     #[serde(default)]
-    name_en: String,
-    when: Spanned<String>,
-    sex: Option<String>,
+    pub(crate) name_en: String,
+    pub(crate) when: Spanned<String>,
+    pub(crate) sex: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AdrgFile {
+pub(crate) struct AdrgFile {
     #[serde(default)]
-    adrg: Vec<Spanned<AdrgToml>>,
+    pub(crate) adrg: Vec<Spanned<AdrgToml>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AdrgToml {
-    code: String,
-    mdc: String,
+pub(crate) struct AdrgToml {
+    pub(crate) code: String,
+    pub(crate) mdc: String,
     #[serde(default)]
-    name: String,
-    when: Spanned<String>,
+    pub(crate) name: String,
+    pub(crate) when: Spanned<String>,
     #[serde(default)]
-    drg: Vec<Spanned<DrgToml>>,
+    pub(crate) drg: Vec<Spanned<DrgToml>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DrgToml {
-    code: String,
+pub(crate) struct DrgToml {
+    pub(crate) code: String,
     #[serde(default)]
-    name: String,
-    when: Option<Spanned<String>>,
+    pub(crate) name: String,
+    pub(crate) when: Option<Spanned<String>>,
 }
 
 /// Collects problems; every check adds to it instead of stopping.
@@ -283,7 +406,7 @@ impl Checker<'_> {
     }
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]
         .iter()
         .filter(|&&b| b == b'\n')
@@ -305,12 +428,31 @@ struct RawList {
     prefix: Vec<String>,
 }
 
-/// Load, check and compile a table set.
+/// Load, check and compile a table set: the checks of loading, then the analyses of
+/// [`crate::lint`] whose findings are errors (warnings do not refuse a set).
 pub fn compile(files: &TableFiles) -> Result<Grouper, TableError> {
+    let g = build(files)?;
+    let errors: Vec<Problem> = crate::lint::analyse(files, &g)
+        .into_iter()
+        .filter(|f| f.severity == crate::lint::Severity::Error)
+        .map(|f| f.problem)
+        .collect();
+    if !errors.is_empty() {
+        return Err(TableError::Invalid {
+            origin: files.origin.clone(),
+            problems: errors,
+        });
+    }
+    Ok(g)
+}
+
+/// The checks of loading and the compilation, without the analyses of [`crate::lint`].
+pub(crate) fn build(files: &TableFiles) -> Result<Grouper, TableError> {
     let mut ck = Checker {
         files,
         problems: Vec::new(),
     };
+    verify_manifest(files, &mut ck);
     for f in REQUIRED {
         if !files.files.contains_key(*f) {
             ck.add(f, 0, "required file is missing");

@@ -4,7 +4,8 @@ use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
 use arrow_array::{RecordBatch, RecordBatchIterator};
 use arrow_schema::ArrowError;
 use drgsim_core::{
-    batch, builtin, counterfactual, dip, tables, Grouper as CoreGrouper, TableError, TableFiles,
+    batch, builtin, counterfactual, dip, lint, tables, Grouper as CoreGrouper, TableError,
+    TableFiles,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -411,6 +412,60 @@ fn check_dir(py: Python<'_>, path: PathBuf) -> PyResult<Vec<(String, usize, Stri
     }
 }
 
+type Findings = Vec<(String, usize, &'static str, String)>;
+type DrgRows = Vec<(String, String, usize, bool)>;
+
+fn lint_report(py: Python<'_>, files: TableFiles) -> PyResult<(Findings, DrgRows)> {
+    let r = py
+        .detach(|| lint::check(&files))
+        .map_err(|e| table_err(py, e))?;
+    Ok((
+        r.findings
+            .into_iter()
+            .map(|f| {
+                (
+                    f.problem.file,
+                    f.problem.line,
+                    f.severity.as_str(),
+                    f.problem.message,
+                )
+            })
+            .collect(),
+        r.drgs
+            .into_iter()
+            .map(|d| (d.code, d.adrg, d.line, d.reachable))
+            .collect(),
+    ))
+}
+
+/// Analyse a table-set folder: (findings as (file, line, severity, message), DRGs as
+/// (code, adrg, line, reachable)).
+#[pyfunction]
+fn lint_dir(py: Python<'_>, path: PathBuf) -> PyResult<(Findings, DrgRows)> {
+    let files = TableFiles::from_dir(&path).map_err(|e| table_err(py, e))?;
+    lint_report(py, files)
+}
+
+/// Analyse a built-in table set, as `lint_dir`.
+#[pyfunction]
+fn lint_builtin(py: Python<'_>, name: &str) -> PyResult<(Findings, DrgRows)> {
+    let files = builtin::files(name).ok_or_else(|| {
+        exception(
+            py,
+            "TableNotFoundError",
+            format!("no built-in table set {name:?}"),
+            None,
+        )
+    })?;
+    lint_report(py, files)
+}
+
+/// Write the manifest (`MANIFEST.sha256`) of a table-set folder; returns its text.
+#[pyfunction]
+fn seal_dir(py: Python<'_>, path: PathBuf) -> PyResult<String> {
+    tables::seal_dir(&path).map_err(|e| table_err(py, e))
+}
+
 /// Names of the built-in table sets.
 #[pyfunction]
 fn builtin_names() -> Vec<&'static str> {
@@ -437,6 +492,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ArrowStream>()?;
     m.add_class::<DipCatalogue>()?;
     m.add_function(wrap_pyfunction!(check_dir, m)?)?;
+    m.add_function(wrap_pyfunction!(lint_dir, m)?)?;
+    m.add_function(wrap_pyfunction!(lint_builtin, m)?)?;
+    m.add_function(wrap_pyfunction!(seal_dir, m)?)?;
     m.add_function(wrap_pyfunction!(builtin_names, m)?)?;
     m.add_function(wrap_pyfunction!(builtin_file, m)?)?;
     m.add_function(wrap_pyfunction!(content_hash, m)?)?;

@@ -1984,6 +1984,10 @@ def _write_set(dest: Path, files: dict[str, str], overwrite: bool) -> None:
                 p.unlink()
     for fname in sorted(files):
         (dest / fname).write_bytes(files[fname].encode("utf-8"))
+    # Seal the set: loading checks each file against this manifest of SHA-256 hashes.
+    from drgsim import _core
+
+    _core.seal_dir(str(dest))
 
 
 def _icd_files(icd_dir: Path, files: dict[str, str], imp: _Importer) -> bool:
