@@ -188,3 +188,27 @@ def test_plain_arrow_types() -> None:
     assert plain.field("x") == pa.field("x", pa.string(), nullable=False)
     assert plain.metadata == {b"k": b"v"}
     assert plain_arrow(pl.DataFrame({"x": ["a"]})).schema.field("x").type == pa.string()
+
+
+def test_column_layout_matches_group_and_other_columns_pass_through() -> None:
+    frame = pl.DataFrame(
+        {
+            "tables_name": ["mine"],  # replaced in place by the provenance column
+            "case_id": [1],
+            "status": [3],  # replaced by the result column, which goes to the end
+            "性别": ["男"],
+            "NL": [60],
+            "dx_codes": ["I63.900|I10.x00"],
+            "note": ["kept"],
+        }
+    )
+    expected = drgsim.group(frame, provenance=True)
+    interval = pa.array([(1, 2, 3)], pa.month_day_nano_interval())  # Polars cannot read it
+    table = frame.to_arrow().append_column("span", interval)
+    out = BatchGrouper("teaching")(table)
+    assert out.schema.names == [*frame.columns[:2], *frame.columns[3:], "span"] + [
+        c for c in expected.columns if c not in frame.columns or c == "status"
+    ]
+    assert out.column("span").equals(interval)
+    assert_frame_equal(pl.from_arrow(out.drop_columns(["span"])), expected)
+    assert out.column("status").to_pylist() == ["ok"]

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from drgsim.columns import ALIASES, resolve_columns
 from drgsim.exceptions import InputError, TableError, TableNotFoundError
 from drgsim.grouping import RESULT_COLUMNS, Tables, group_frame, provenance_columns
 from drgsim.tables import DEFAULT, TableSet, load
@@ -58,6 +59,9 @@ __all__ = [
     "plain_arrow_schema",
     "plain_arrow_type",
 ]
+
+_PROVENANCE = ("tables_name", "tables_hash", "drgsim_version")
+_ALIASES = {alias.lower() for names in ALIASES.values() for alias in names}
 
 #: Table sets loaded in this process, by (reference, working directory, expected hash).
 _LOADED: dict[tuple[str, str, str | None], TableSet] = {}
@@ -233,6 +237,12 @@ class BatchGrouper:
         self.trace = trace
         self.threads = threads
         self.tables_hash = tables_hash
+        self._mappings: dict[pa.Schema, dict[str, str]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_mappings"] = {}  # a cache: rebuilt where the grouper runs
+        return state
 
     def __repr__(self) -> str:
         return (
@@ -280,38 +290,66 @@ class BatchGrouper:
         if self.trace:
             names.append("trace")
         if self.provenance:
-            names += ["tables_name", "tables_hash", "drgsim_version"]
+            names += _PROVENANCE
         return tuple(names)
+
+    def _case_columns(self, schema: pa.Schema) -> dict[str, str]:
+        """``{canonical: actual}`` for input batches of ``schema`` (cached per schema).
+
+        Only columns named like a case column (an alias or an explicit choice) have their
+        type read by Polars; the others, whatever their type, are just names here.
+        """
+        mapping = self._mappings.get(schema)
+        if mapping is None:
+            pa = _pyarrow()
+            explicit = set((self.columns or {}).values())
+            dtypes: dict[str, pl.DataType] = {}
+            for f in schema:
+                if f.name in explicit or f.name.strip().lower() in _ALIASES:
+                    empty = pl.from_arrow(pa.schema([f]).empty_table())
+                    assert isinstance(empty, pl.DataFrame)
+                    dtypes[f.name] = empty.schema[f.name]
+                else:
+                    dtypes[f.name] = pl.Null()
+            mapping = resolve_columns(dtypes, self.columns)
+            self._mappings[schema] = mapping
+        return mapping
 
     def group_table(self, data: Any) -> pa.Table:
         """Group one batch or table; return a pyarrow Table (one row per input row, in order).
 
-        Input columns other than the computed ones are passed through as the very same Arrow
-        arrays, so their types are exactly the input's.
+        Only the case columns (``sex``, ``age``, ``dx`` ... or their aliases) are converted to
+        Polars and grouped; every other input column is passed through as the very same
+        Arrow array, with exactly its input type. The column order is that of
+        :func:`drgsim.group`: the input columns (less those a result column replaces), the
+        result columns, then the provenance columns (which replace input columns of the same
+        name where they stand).
         """
         pa = _pyarrow()
         table = _as_table(data)
-        df = pl.from_arrow(table, rechunk=False)
-        if not isinstance(df, pl.DataFrame):  # pragma: no cover - a Table gives a DataFrame
+        mapping = self._case_columns(table.schema)
+        cases = pl.from_arrow(table.select(list(dict.fromkeys(mapping.values()))), rechunk=False)
+        if not isinstance(cases, pl.DataFrame):  # pragma: no cover - a Table gives a DataFrame
             raise InputError("expected a table of cases")
         out = group_frame(
-            df,
+            cases,
             self.table_set(),
             trace=self.trace,
-            columns=self.columns,
+            columns=mapping,
             provenance=self.provenance,
             threads=self.threads,
         )
         computed = set(self.computed_columns())
+        provenance = [c for c in _PROVENANCE if self.provenance]
+        engine = [c for c in out.columns if c in computed and c not in provenance]
+        order = [c for c in table.column_names if c not in engine]
+        order += engine + [c for c in provenance if c not in table.column_names]
         added = plain_arrow(out.select([c for c in out.columns if c in computed]).to_arrow())
         fields, arrays = [], []
-        for name in out.columns:
-            if name in computed:
-                fields.append(added.schema.field(name))
-                arrays.append(added.column(name))
-            else:
-                fields.append(table.schema.field(name))
-                arrays.append(table.column(name))
+        for name in order:
+            source = added if name in computed else table
+            fields.append(source.schema.field(name))
+            arrays.append(source.column(name))
         return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
     def __call__(self, batch: Any) -> pa.RecordBatch:
