@@ -12,8 +12,8 @@ Examples
 >>> import ray  # doctest: +SKIP
 >>> from drgsim.ray_data import group_ray
 >>> ds = ray.data.read_parquet("cases/")  # doctest: +SKIP
->>> group_ray(ds, "teaching", concurrency=4, num_cpus=2).write_parquet("grouped/")
-... # doctest: +SKIP
+>>> grouped = group_ray(ds, "teaching", concurrency=4, num_cpus=2)  # doctest: +SKIP
+>>> grouped.write_parquet("grouped/")  # doctest: +SKIP
 """
 
 from __future__ import annotations

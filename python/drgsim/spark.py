@@ -255,11 +255,12 @@ def group_spark(
     Examples
     --------
     >>> spark = local_session()  # doctest: +SKIP
-    >>> df = spark.createDataFrame([(1, 1, 45, "K35.800x001", "47.0901")],
-    ...                            "case_id long, sex int, age int, dx string, px string")
-    ... # doctest: +SKIP
+    >>> df = spark.createDataFrame(  # doctest: +SKIP
+    ...     [(1, 1, 45, "K35.800x001", "47.0901")],
+    ...     "case_id long, sex int, age int, dx string, px string",
+    ... )
     >>> group_spark(df).select("case_id", "drg").collect()  # doctest: +SKIP
-    [Row(case_id=1, drg='GB25')]
+    [Row(case_id=1, drg='GE29')]
     """
     grouper = _grouper(tables, columns, provenance, trace, threads)
     return df.mapInArrow(grouper.map, output_schema(df, grouper))
@@ -349,7 +350,13 @@ def group_spark_by(
             spark_schema = _struct_type(grouped_arrow, df.schema, session)
         else:
             empty = pl.from_arrow(grouped_arrow.empty_table())
-            sample = plain_arrow(summarize(empty))  # type: ignore[arg-type]
+            try:
+                sample = plain_arrow(summarize(empty))  # type: ignore[arg-type]
+            except Exception as e:
+                raise InputError(
+                    f"summarize failed on an empty frame ({e}); pass schema= to give the "
+                    "output schema"
+                ) from e
             spark_schema = _struct_type(sample.schema, df.schema, session)
     elif isinstance(schema, str):
         parsed = StructType.fromDDL(schema)
