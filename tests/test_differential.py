@@ -100,6 +100,7 @@ def teaching_flipped(teaching: TableSet, tmp_path_factory: pytest.TempPathFactor
         if n == 0:
             text = text.replace("[grouping]\n", f"[grouping]\n{line}\n")
     toml.write_text(text, encoding="utf-8")
+    drgsim.tables.seal(dest)  # the copy was edited: seal it again
     return drgsim.tables.load(str(dest))
 
 

@@ -453,12 +453,13 @@ pub(crate) fn build(files: &TableFiles) -> Result<Grouper, TableError> {
         problems: Vec::new(),
     };
     verify_manifest(files, &mut ck);
+    let sealed_problems = ck.problems.len();
     for f in REQUIRED {
         if !files.files.contains_key(*f) {
             ck.add(f, 0, "required file is missing");
         }
     }
-    if !ck.problems.is_empty() {
+    if ck.problems.len() > sealed_problems {
         return Err(TableError::Invalid {
             origin: files.origin.clone(),
             problems: ck.problems,
@@ -538,7 +539,9 @@ pub(crate) fn build(files: &TableFiles) -> Result<Grouper, TableError> {
             ),
         }
     }
-    if raw_lists.is_empty() && files.files.contains_key("code_lists.csv") && ck.problems.is_empty()
+    if raw_lists.is_empty()
+        && files.files.contains_key("code_lists.csv")
+        && ck.problems.len() == sealed_problems
     {
         ck.add("code_lists.csv", 1, "no code lists");
     }
