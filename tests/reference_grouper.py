@@ -672,7 +672,7 @@ class ReferenceGrouper:
         )
         if age is None and age_days is not None and math.isfinite(age_days) and age_days >= 0:
             age = float(math.floor(age_days / 365))
-        for v in (age, age_days, weight, los):
+        for v in (age, age_days, weight, los, raw["discharge_type"]):
             if v is not None and (not math.isfinite(v) or v < 0):
                 return invalid("bad_value")
         if age is not None and age > 150:
