@@ -45,13 +45,16 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import polars as pl
 
 from drgsim.exceptions import InputError
 from drgsim.grouping import group_frame, provenance_columns, provenance_metadata
 from drgsim.tables import TableSet, load
+
+if TYPE_CHECKING:
+    from polars._typing import ParquetCompression
 
 __all__ = ["RegroupRun", "Unit", "discover", "read_batches", "regroup", "remove_partials"]
 
@@ -309,7 +312,7 @@ def _regroup_unit(
     try:
         register_io_source(grouped, schema=schema).sink_parquet(
             partial,
-            compression=compression,  # type: ignore[arg-type]
+            compression=cast("ParquetCompression", compression),
             metadata=_metadata(ts, unit),
         )
         partial.replace(final)
