@@ -293,7 +293,7 @@ class Impact:
 
     def write(self, folder: str | os.PathLike[str]) -> list[Path]:
         """Write ``report.md``, ``matrix.csv`` and ``by_<level>.csv`` into ``folder``."""
-        from drgsim.io import write_frame
+        from drgsim.io import atomic_output, write_frame
 
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
@@ -303,9 +303,8 @@ class Impact:
             written.append(out / f"by_{level}.csv")
             write_frame(frame, written[-1])
         report = out / "report.md"
-        tmp = report.with_name(report.name + ".partial")
-        tmp.write_text(self.markdown(), "utf-8")
-        tmp.replace(report)
+        with atomic_output(report) as tmp:
+            tmp.write_text(self.markdown(), "utf-8")
         return [report, *written]
 
 

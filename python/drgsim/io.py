@@ -38,12 +38,14 @@ PARTIAL_SUFFIX = ".partial"
 
 
 @contextmanager
-def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_output(path: str | os.PathLike[str], *, hidden: bool = False) -> Iterator[Path]:
     """Write a file under a temporary name and give it its final name only when complete.
 
     Yields a path beside ``path`` (``<name>.<random>.partial``, in the same folder so the
-    rename is atomic) to write to. When the block ends normally the file is flushed to disk
-    and renamed onto ``path`` in one step (replacing an older file of that name); when it
+    rename is atomic; with ``hidden=True`` it starts with a dot, so that dataset readers such
+    as Spark, which read every file of a folder but hidden ones, never see it) to write to.
+    When the block ends normally the file is flushed to disk and renamed onto ``path`` in one
+    step (replacing an older file of that name); when it
     raises, the temporary file is removed. A process killed in the block leaves only the
     ``.partial`` file, never a file under the final name that looks complete.
 
@@ -59,7 +61,8 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     ('done', ['result.txt'])
     """
     p = Path(path)
-    tmp = p.with_name(f"{p.name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
+    dot = "." if hidden else ""
+    tmp = p.with_name(f"{dot}{p.name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
     try:
         yield tmp
         if not tmp.exists():

@@ -9,7 +9,7 @@ Every output file records the table set's name, its content hash and the drgsim 
 its Parquet key-value metadata (``drgsim.tables_name`` ...) and in the columns
 ``tables_name``, ``tables_hash`` and ``drgsim_version``, together with the input file it
 came from and that file's size and modification time. A file is written under a hidden
-temporary name (``.NAME.partial``) and renamed only when complete, so a reader never sees
+temporary name (``.NAME.<random>.partial``) and renamed only when complete, so a reader never sees
 half a file. A run that is interrupted can be started again with the same command: every
 output that is complete and was made from the same input under the same tables is skipped.
 
@@ -34,7 +34,6 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import os
@@ -51,6 +50,7 @@ import polars as pl
 
 from drgsim.exceptions import InputError
 from drgsim.grouping import group_frame, provenance_columns, provenance_metadata
+from drgsim.io import PARTIAL_SUFFIX, atomic_output
 from drgsim.tables import TableSet, load
 
 if TYPE_CHECKING:
@@ -64,7 +64,6 @@ SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv
 BATCH_ROWS = 262_144
 #: Name of the run summary written at the top of the output folder.
 SUMMARY_FILE = "_drgsim_regroup.json"
-_PARTIAL = ".partial"
 
 
 @dataclass(frozen=True)
@@ -308,16 +307,12 @@ def _regroup_unit(
             yield out
 
     final.parent.mkdir(parents=True, exist_ok=True)
-    partial = final.with_name(f".{final.name}{_PARTIAL}")
-    try:
+    with atomic_output(final, hidden=True) as partial:
         register_io_source(grouped, schema=schema).sink_parquet(
             partial,
             compression=cast("ParquetCompression", compression),
             metadata=_metadata(ts, unit),
         )
-        partial.replace(final)
-    finally:
-        partial.unlink(missing_ok=True)
     return status
 
 
@@ -428,17 +423,14 @@ def regroup(
 
 
 def _write_summary(path: Path, run: RegroupRun) -> None:
-    tmp = path.with_name(f".{path.name}{_PARTIAL}")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    tmp.write_text(json.dumps(run.to_dict(), ensure_ascii=False, indent=1) + "\n", "utf-8")
-    tmp.replace(path)
+    with atomic_output(path, hidden=True) as tmp:
+        tmp.write_text(json.dumps(run.to_dict(), ensure_ascii=False, indent=1) + "\n", "utf-8")
 
 
 def remove_partials(output: str | os.PathLike[str]) -> int:
     """Delete the hidden partial files an interrupted run left in ``output``; how many."""
     n = 0
-    for f in Path(output).rglob(f".*{_PARTIAL}"):
+    for f in Path(output).rglob(f".*{PARTIAL_SUFFIX}"):
         f.unlink(missing_ok=True)
         n += 1
     for d in Path(output).glob(".drgsim-*"):
