@@ -117,7 +117,8 @@ def read_cases(path: str | Path) -> pl.DataFrame:
     if suffix in (".parquet", ".pq"):
         try:
             return pl.read_parquet(p)
-        except (pl.exceptions.PolarsError, OSError) as e:
+        except (pl.exceptions.PolarsError, OSError, pl.exceptions.PanicException) as e:
+            # the Parquet reader panics on some damaged files (a BaseException)
             raise InputError(f"cannot read {p}: {e}") from e
     if suffix in (".csv", ".txt", ".tsv"):
         try:

@@ -227,6 +227,12 @@ def _flag(d: dict[str, Any], key: str, where: str) -> bool:
     return v
 
 
+def _strs(v: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise PolicyError(f"{where} must be an array of strings, not {v!r}")
+    return tuple(v)
+
+
 def _rule(v: Any, where: str) -> str:
     if v not in PAYMENT_RULES:
         raise PolicyError(f"{where} must be one of {', '.join(PAYMENT_RULES)}, not {v!r}")
@@ -322,7 +328,7 @@ def parse_policy(data: dict[str, Any], where: str = "policy", *, validate: bool 
         exclude_los_at_least=_num(c, "exclude_los_at_least", cw)
         if "exclude_los_at_least" in c
         else None,
-        special_drgs=tuple(str(x) for x in c.get("special_drgs", [])),
+        special_drgs=_strs(c.get("special_drgs", []), f"{cw} special_drgs"),
         special_case_column=str(c.get("special_case_column", "special_case")),
         special_payment=_rule(c.get("special_payment", "items"), f"{cw} special_payment"),
     )

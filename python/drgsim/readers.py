@@ -256,22 +256,41 @@ def read_table(
         raise
     except (pl.exceptions.PolarsError, OSError, ValueError) as e:
         raise InputError(f"cannot read {p}: {e}") from e
-    except Exception as e:  # fastexcel raises its own exception types
+    except (Exception, pl.exceptions.PanicException) as e:
+        # fastexcel raises its own exception types; Polars' Parquet reader panics on some
+        # damaged files (PanicException derives from BaseException)
         raise InputError(f"cannot read {p}: {type(e).__name__}: {e}") from e
     return _as_text(df), enc
 
 
 def _as_text(df: pl.DataFrame) -> pl.DataFrame:
+    """Every column as text; a list column stays a list of text when it is a code-list
+    column (``dx``, ``zdList`` …), any other list is joined with ``|`` (one value per row, so a
+    list where one value is expected is a bad value on its row, not a crash).
+
+    Raises
+    ------
+    InputError
+        A column cannot be read as text (a struct, or nested lists).
+    """
     out = []
     for name, dtype in df.schema.items():
         col = pl.col(name)
+        clean = name.strip().lstrip("\ufeff")
         if isinstance(dtype, (pl.List, pl.Array)):
             if isinstance(dtype, pl.Array):
                 col = col.arr.to_list()
-            out.append(col.cast(pl.List(pl.String)).alias(name.strip().lstrip("\ufeff")))
+            col = col.cast(pl.List(pl.String))
+            if clean.lower() not in _CODE_LISTS:
+                col = col.list.join("|")
+            out.append(col.alias(clean))
         else:
-            out.append(col.cast(pl.String).alias(name.strip().lstrip("\ufeff")))
-    return df.select(out)
+            out.append(col.cast(pl.String).alias(clean))
+    try:
+        return df.select(out)
+    except pl.exceptions.PolarsError as e:
+        kinds = ", ".join(f"{n} ({t})" for n, t in df.schema.items())
+        raise InputError(f"cannot read the columns as text: {e}; columns: {kinds}") from e
 
 
 def _find(df: pl.DataFrame, names: Iterable[str]) -> str | None:
@@ -355,7 +374,9 @@ def _canonical(
         if canon == "total_cost":
             t = t.str.replace_all(",", "")
         v = t.cast(pl.Float64, strict=False)
-        bad = t.is_not_null() & (v.is_null() | v.is_nan() | (v < 0))
+        # not finite, or too large for a whole number (2^53: exact in a float, far beyond any
+        # real value), is a bad value of its row
+        bad = t.is_not_null() & (v.is_null() | ~v.is_finite() | (v < 0) | (v > 2.0**53))
         msgs.append(pl.when(bad).then(pl.format(f"{canon} '{{}}' is not a number ≥ 0", t)))
         v = pl.when(bad).then(None).otherwise(v)
         if canon in _INT:
@@ -435,6 +456,7 @@ _LISTS = {
 }
 _DX_LIST = ("dx", "dx_codes", "zdlist", "diagnoses", "diagnosis_codes", "diag_codes", "诊断编码")
 _PX_LIST = ("px", "px_codes", "sslist", "procedures", "procedure_codes", "oprn_codes", "手术编码")
+_CODE_LISTS = {n.lower() for n in (*_DX_LIST, *_PX_LIST)}
 
 
 def read_settlement_list(

@@ -474,7 +474,7 @@ def _change(c: Any, where: str, base: Path | None) -> Change:
     if not isinstance(c, dict):
         raise ScenarioError(f"{where} must be a table")
     kind = c.get("type")
-    if kind not in _KEYS:
+    if not isinstance(kind, str) or kind not in _KEYS:
         raise ScenarioError(f"{where}.type must be one of {', '.join(_KEYS)}, not {kind!r}")
     unknown = set(c) - _COMMON - _KEYS[kind]
     if unknown:
