@@ -1162,7 +1162,9 @@ def compare_cmd(
     try:
         policy = None if policy_path == "none" else _payment_policy(policy_path)
         if out_dir is not None:
-            _check_output_dir(inputs, out_dir)
+            from drgsim.stream import check_output
+
+            check_output(inputs, out_dir)
         kwargs: dict[str, Any] = {
             "weights_old": old_weights,
             "weights_new": new_weights,
@@ -1190,13 +1192,6 @@ def compare_cmd(
     click.echo(result.markdown(top=15 if out_dir is None else 30), nl=False)
     if out_dir is not None and not quiet:
         click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
-
-
-def _check_output_dir(inputs: tuple[Path, ...], out_dir: Path) -> None:
-    """A report folder may not be an input file nor hold one."""
-    for i in inputs:
-        if i.resolve() == out_dir.resolve() or out_dir.resolve() in i.resolve().parents:
-            raise InputError(f"output folder {out_dir} holds the input {i}; choose another")
 
 
 if __name__ == "__main__":  # pragma: no cover

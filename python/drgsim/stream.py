@@ -56,7 +56,15 @@ from drgsim.tables import TableSet, load
 if TYPE_CHECKING:
     from polars._typing import ParquetCompression
 
-__all__ = ["RegroupRun", "Unit", "discover", "read_batches", "regroup", "remove_partials"]
+__all__ = [
+    "RegroupRun",
+    "Unit",
+    "check_output",
+    "discover",
+    "read_batches",
+    "regroup",
+    "remove_partials",
+]
 
 #: Input file suffixes and how they are read.
 SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv", ".txt": "csv"}
@@ -212,8 +220,15 @@ def _inside(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
 
-def _check_output(inputs: Sequence[str | os.PathLike[str]], output: Path) -> None:
-    """The output folder may not hold an input, nor sit inside an input folder."""
+def check_output(inputs: Sequence[str | os.PathLike[str]], output: Path) -> None:
+    """Refuse an output folder that holds an input or sits inside an input folder (its files
+    would be read back as input on the next run, or overwrite an input).
+
+    Raises
+    ------
+    InputError
+        The folders overlap; the message names both.
+    """
     for item in inputs:
         p = Path(item)
         if _inside(p, output) or (p.is_dir() and _inside(output, p)):
@@ -376,7 +391,7 @@ def regroup(
     start = time.perf_counter()
     ts = tables if isinstance(tables, TableSet) else load(tables)
     out_dir = Path(output)
-    _check_output(inputs, out_dir)
+    check_output(inputs, out_dir)
     units = discover(inputs)
     out_dir.mkdir(parents=True, exist_ok=True)
     run = RegroupRun(output=out_dir, tables=provenance_columns(ts))
