@@ -2,7 +2,7 @@
 PY ?= python3
 PIP ?= $(PY) -m pip
 
-.PHONY: dev system-deps fmt lint test bench bench-regroup conformance migration demo
+.PHONY: dev system-deps fmt lint fuzz test bench bench-regroup conformance migration demo
 
 ## Install drgsim in editable mode with the test tools (builds the extension in release).
 dev:
@@ -29,8 +29,27 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; } || \
 	echo "chromium is not installed: the report screenshot test will be skipped"
 
-## Install the test tools, then run every check and test: lints, Rust tests, pytest.
-test: dev system-deps lint
+## Fuzz the core: each cargo-fuzz target (rust/drgsim-core/fuzz) for FUZZ_SECONDS, on the stable
+## toolchain (no sanitizer), from the committed corpus; new inputs go to target/fuzz-corpus.
+## Installs cargo-fuzz when missing; a crash fails the run; prints the executions per target.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := table_loader code_normaliser grouper dip
+FUZZ_DIR := rust/drgsim-core/fuzz
+FUZZ_WORK := $(CURDIR)/target/fuzz-corpus
+fuzz:
+	@command -v cargo-fuzz >/dev/null 2>&1 || cargo +stable install cargo-fuzz --locked --version 0.13.1
+	cd $(FUZZ_DIR) && cargo +stable fuzz build -s none -O
+	@rm -f $(FUZZ_WORK)/summary.txt; fail=0; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_WORK)/$$t; \
+	  (cd $(FUZZ_DIR) && cargo +stable fuzz run -s none -O $$t $(FUZZ_WORK)/$$t corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=20 -print_final_stats=1) > $(FUZZ_WORK)/$$t.log 2>&1 \
+	    || { fail=1; tail -n 60 $(FUZZ_WORK)/$$t.log; }; \
+	  n=$$(sed -n 's/^stat::number_of_executed_units: *//p' $(FUZZ_WORK)/$$t.log); \
+	  echo "fuzz $$t: $${n:-?} executions in $(FUZZ_SECONDS) s" | tee -a $(FUZZ_WORK)/summary.txt; \
+	done; exit $$fail
+
+## Install the test tools, then run every check and test: lints, Rust tests, fuzzing, pytest.
+test: dev system-deps lint fuzz
 	cargo test -p drgsim-core --release
 	$(PY) -m pytest -q
 
