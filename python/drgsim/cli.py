@@ -16,6 +16,7 @@ from drgsim import tables as tables_mod
 from drgsim.exceptions import DrgsimError, InputError
 from drgsim.grouping import explain, group_frame, provenance_metadata
 from drgsim.io import read_cases, write_frame
+from drgsim.stream import BATCH_ROWS
 
 #: Inputs above this many rows are grouped in slices with a progress bar.
 PROGRESS_ROWS = 200_000
@@ -1046,7 +1047,7 @@ class _Rate:
 @click.option(
     "--batch-rows",
     type=click.IntRange(1),
-    default=262_144,
+    default=BATCH_ROWS,
     show_default=True,
     help="Cases per record batch (memory grows with it, not with the input).",
 )
@@ -1139,7 +1140,7 @@ def regroup_cmd(
     default=None,
     help="Folder for report.md, matrix.csv and by_<level>.csv.",
 )
-@click.option("--batch-rows", type=click.IntRange(1), default=262_144, show_default=True)
+@click.option("--batch-rows", type=click.IntRange(1), default=BATCH_ROWS, show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def compare_cmd(
     old: str,

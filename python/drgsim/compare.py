@@ -26,6 +26,7 @@ from typing import Any
 import polars as pl
 
 from drgsim.grouping import group_frame
+from drgsim.stream import BATCH_ROWS
 from drgsim.tables import TableSet, load
 
 __all__ = ["IMPACT_LEVELS", "Comparison", "Impact", "compare", "impact"]
@@ -352,7 +353,7 @@ def impact(
     policy: Any = None,
     by: Sequence[str] | None = None,
     columns: Mapping[str, str] | None = None,
-    batch_rows: int = 262_144,
+    batch_rows: int = BATCH_ROWS,
     progress: Callable[[int], None] | None = None,
 ) -> Impact:
     """Group the same cases under ``old`` and ``new`` in one pass and measure the shift.

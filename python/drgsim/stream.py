@@ -34,6 +34,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -69,7 +70,7 @@ __all__ = [
 #: Input file suffixes and how they are read.
 SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv", ".txt": "csv"}
 #: Cases per record batch: large enough to keep both cores busy, small enough to bound memory.
-BATCH_ROWS = 262_144
+BATCH_ROWS = 131_072
 #: Name of the run summary written at the top of the output folder.
 SUMMARY_FILE = "_drgsim_regroup.json"
 
@@ -257,38 +258,93 @@ def _complete(path: Path, expected: Mapping[str, str]) -> bool:
     return all(meta.get(k) == v for k, v in expected.items())
 
 
+def _parquet_slices(path: Path, batch_rows: int, shown: Path) -> Iterator[pl.DataFrame]:
+    """``path`` in slices of ``batch_rows`` rows, each read only when the previous is taken.
+
+    Pull-based on purpose: ``collect_batches`` runs ahead of a slow consumer and buffers,
+    so its memory grows with the file; a slice reads just the row groups it covers.
+    """
+    try:
+        total = int(pl.scan_parquet(path).select(pl.len()).collect().item())
+        for off in range(0, total, batch_rows):
+            yield pl.scan_parquet(path).slice(off, batch_rows).collect()
+    except pl.exceptions.PolarsError as e:
+        raise InputError(f"cannot read {shown}: {e}") from e
+
+
 def _csv_batches(unit: Unit, batch_rows: int, scratch: Path) -> Iterator[pl.DataFrame]:
+    """A CSV file as text columns: converted in a stream to a scratch Parquet file (GBK and
+    GB18030 transcoded to UTF-8 first), then read in slices like Parquet input."""
     from drgsim.readers import detect_encoding, transcode
 
-    src = unit.source
-    encoding = detect_encoding(src)
-    if encoding == "gb18030":  # Polars reads UTF-8 only: transcode in a stream first
-        utf8 = scratch / (unit.relative.as_posix().replace("/", "__") + ".utf8.csv")
-        transcode(src, utf8, encoding)
-        src = utf8
-    sep = "\t" if unit.source.suffix.lower() == ".tsv" else ","
+    stem = scratch / unit.relative.as_posix().replace("/", "__")
+    src, temps = unit.source, []
     try:
-        lf = pl.scan_csv(src, infer_schema=False, separator=sep, encoding="utf8")
-        yield from lf.collect_batches(chunk_size=batch_rows)
-    except pl.exceptions.PolarsError as e:
-        raise InputError(f"cannot read {unit.source}: {e}") from e
+        encoding = detect_encoding(src)
+        if encoding == "gb18030":  # Polars reads UTF-8 only
+            temps.append(stem.with_suffix(".utf8.csv"))
+            transcode(src, temps[-1], encoding)
+            src = temps[-1]
+        sep = "\t" if unit.source.suffix.lower() == ".tsv" else ","
+        temps.append(stem.with_suffix(".parquet"))
+        try:
+            pl.scan_csv(src, infer_schema=False, separator=sep, encoding="utf8").sink_parquet(
+                temps[-1], compression="lz4", row_group_size=batch_rows
+            )
+        except pl.exceptions.PolarsError as e:
+            raise InputError(f"cannot read {unit.source}: {e}") from e
+        yield from _parquet_slices(temps[-1], batch_rows, unit.source)
     finally:
-        if src != unit.source:
-            src.unlink(missing_ok=True)
+        for t in temps:
+            t.unlink(missing_ok=True)
+
+
+def _prefetched(batches: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """Read the next batch in a thread while the caller works on this one (one ahead)."""
+    import queue
+    import threading
+
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for b in batches:
+                if stop.is_set():
+                    return
+                q.put(("batch", b))
+            q.put(("end", None))
+        except BaseException as e:  # handed to the consumer, raised there
+            q.put(("error", e))
+
+    t = threading.Thread(target=run, name="drgsim-read", daemon=True)
+    t.start()
+    try:
+        while True:
+            kind, item = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():  # let the reader see the stop signal
+            with contextlib.suppress(queue.Empty):
+                q.get_nowait()
+            t.join(timeout=0.05)
 
 
 def read_batches(unit: Unit, batch_rows: int, scratch: Path) -> Iterator[pl.DataFrame]:
     """The cases of ``unit`` in frames of at most ``batch_rows`` rows, in file order.
 
-    ``scratch`` is a folder for the UTF-8 copy of a GBK/GB18030 CSV file (deleted after).
+    Memory stays bounded whatever the file size: at most the batch being used and the next
+    one, read ahead in a thread. ``scratch`` is a folder for temporary copies of CSV input.
     """
     if unit.kind == "csv":
-        yield from _csv_batches(unit, batch_rows, scratch)
-        return
-    try:
-        yield from pl.scan_parquet(unit.source).collect_batches(chunk_size=batch_rows)
-    except pl.exceptions.PolarsError as e:
-        raise InputError(f"cannot read {unit.source}: {e}") from e
+        yield from _prefetched(_csv_batches(unit, batch_rows, scratch))
+    else:
+        yield from _prefetched(_parquet_slices(unit.source, batch_rows, unit.source))
 
 
 def _regroup_unit(
@@ -361,7 +417,7 @@ def regroup(
         The output folder; created if missing. It must not overlap an input.
     columns : mapping, optional
         Explicit ``{canonical: actual}`` column choices (see :func:`drgsim.group`).
-    batch_rows : int, default 262144
+    batch_rows : int, default 131072
         Cases per record batch; memory grows with it, not with the input size.
     threads : int, optional
         Grouping threads (default: all cores, or ``RAYON_NUM_THREADS``).
