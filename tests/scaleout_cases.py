@@ -5,19 +5,9 @@ from __future__ import annotations
 import polars as pl
 
 from drgsim import synth
+from drgsim.columns import CANONICAL
 
-CASE_COLUMNS = [
-    "case_id",
-    "hospital_id",
-    "sex",
-    "age",
-    "age_days",
-    "birth_weight_g",
-    "los_days",
-    "discharge_type",
-    "dx",
-    "px",
-]
+CASE_COLUMNS = ["case_id", "hospital_id", *CANONICAL]
 
 
 def cases(n: int = 3_000, seed: int = 7) -> pl.DataFrame:

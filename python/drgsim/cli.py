@@ -32,6 +32,15 @@ tables_option = click.option(
 )
 
 
+map_option = click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="CANONICAL=COLUMN",
+    help="Use COLUMN for a canonical column, e.g. --map dx=诊断编码.",
+)
+
+
 catalogue_option = click.option(
     "-c",
     "--catalogue",
@@ -171,13 +180,7 @@ def _parse_maps(maps: tuple[str, ...]) -> dict[str, str]:
     help="Output file (.parquet or .csv).",
 )
 @click.option("--trace", is_flag=True, help="Add the trace column (Parquet output only).")
-@click.option(
-    "--map",
-    "maps",
-    multiple=True,
-    metavar="CANONICAL=COLUMN",
-    help="Use COLUMN for a canonical column, e.g. --map dx=诊断编码.",
-)
+@map_option
 @click.option(
     "--provenance/--no-provenance",
     default=True,
@@ -1037,13 +1040,7 @@ class _Rate:
     required=True,
     help="Output folder: one Parquet file per input file, at the same relative path.",
 )
-@click.option(
-    "--map",
-    "maps",
-    multiple=True,
-    metavar="CANONICAL=COLUMN",
-    help="Use COLUMN for a canonical column, e.g. --map dx=诊断编码.",
-)
+@map_option
 @click.option(
     "--batch-rows",
     type=click.IntRange(1),
@@ -1125,13 +1122,7 @@ def regroup_cmd(
     multiple=True,
     help="Level to report by (repeatable; default: hospital_id and department if present).",
 )
-@click.option(
-    "--map",
-    "maps",
-    multiple=True,
-    metavar="CANONICAL=COLUMN",
-    help="Use COLUMN for a canonical column, e.g. --map dx=诊断编码.",
-)
+@map_option
 @click.option(
     "-o",
     "--output",
