@@ -11,6 +11,7 @@ measures in the same run, each in a fresh process:
   read, group, write, rename), its wall time and peak resident memory;
 - the same on one core (``taskset -c 0``, one grouping and one Polars thread) for the
   speed-up from one core to two;
+- the phases alone, on input already in memory: grouping, and writing the grouped output;
 - the pure-Python reference grouper (tests/reference_grouper.py) on a 5,000-case sample,
   projected to the dataset size.
 
@@ -112,6 +113,36 @@ def floor_probe(path: str, how: str) -> None:
     print(json.dumps({"rows": rows}))
 
 
+def phases_probe(path: str, tables: str) -> None:
+    """Child process: the compute and write phases alone, on input already in memory.
+
+    ``group``: grouping every batch (with the provenance columns, as regroup does);
+    ``write``: writing the grouped batches to one Parquet file per input through the same
+    streaming sink regroup uses. Prints seconds as JSON.
+    """
+    import tempfile
+
+    from polars.io.plugins import register_io_source
+
+    from drgsim.grouping import group_frame
+    from drgsim.stream import BATCH_ROWS, discover, read_batches
+    from drgsim.tables import load
+
+    ts = load(tables)
+    with tempfile.TemporaryDirectory() as scratch:
+        files = [list(read_batches(u, BATCH_ROWS, Path(scratch))) for u in discover([path])]
+        t = time.perf_counter()
+        grouped = [[group_frame(b, ts, provenance=True) for b in f] for f in files]
+        group = time.perf_counter() - t
+        del files
+        t = time.perf_counter()
+        for i, parts in enumerate(grouped):
+            source = register_io_source(lambda *_, p=parts: iter(p), schema=parts[0].schema)
+            source.sink_parquet(Path(scratch) / f"{i}.parquet")
+        write = time.perf_counter() - t
+    print(json.dumps({"group": group, "write": write}))
+
+
 def best(fn, rounds: int = ROUNDS) -> tuple[float, float]:
     results = [fn() for _ in range(rounds)]
     return min(r[0] for r in results), max(r[1] for r in results)
@@ -150,6 +181,13 @@ def main(sizes: list[int]) -> None:
         if n == sizes[0]:
             one = best(lambda c=cmd: probe_peak(taskset + c, env=one_core), rounds=1)
             row["one_core"] = one[0]
+            res = subprocess.run(
+                [sys.executable, __file__, "--phases", str(data), ts.origin],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            row.update(json.loads(res.stdout.strip().splitlines()[-1]))
         rows.append(row)
         shutil.rmtree(out, ignore_errors=True)
     py_rate = python_baseline(dataset(sizes[0]), ts.origin)
@@ -170,6 +208,12 @@ def main(sizes: list[int]) -> None:
         f"one core: {r0['one_core']:.2f} s; speed-up 1 → 2 cores: "
         f"{r0['one_core'] / r0['regroup']:.2f}x"
     )
+    print(
+        f"phases alone on {r0['cases']:,} cases already in memory: grouping "
+        f"{r0['group']:.2f} s ({r0['group'] / r0['floor']:.2f}x the I/O floor), writing the "
+        f"grouped output {r0['write']:.2f} s ({r0['write'] / r0['floor']:.2f}x); "
+        f"read + group + write = {(r0['floor'] + r0['group'] + r0['write']) / r0['floor']:.2f}x"
+    )
     projected = r0["cases"] / py_rate
     print(
         f"pure-Python reference grouper: {py_rate:,.0f} cases/s, {projected / 3600:.1f} h "
@@ -180,5 +224,7 @@ def main(sizes: list[int]) -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--floor"]:
         floor_probe(sys.argv[2], sys.argv[3])
+    elif sys.argv[1:2] == ["--phases"]:
+        phases_probe(sys.argv[2], sys.argv[3])
     else:
         main([int(a) for a in sys.argv[1:]] or [10_000_000])
