@@ -264,3 +264,22 @@ def test_parquet_with_list_columns(tmp_path: Path) -> None:
     _accounted(r)
     assert r.frame["case_id"].to_list() == ["1", "2"]
     assert r.frame["read_status"].to_list() == ["ok", "flagged"]
+
+
+def test_utf16_unicode_text_export(tmp_path: Path) -> None:
+    """Excel's "Unicode text" export: UTF-16 with a byte-order mark, tab-separated, .txt."""
+    from drgsim.io import read_cases
+    from drgsim.readers import detect_encoding, read_any
+
+    text = "BAH\tXB\tNL\tJBDM\n001\t男\t60\tI63.900\n002\t女\t30\tO80.000\n"
+    for codec in ("utf-16-le", "utf-16-be"):
+        p = tmp_path / f"export-{codec}.txt"
+        bom = "\ufeff".encode(codec)
+        p.write_bytes(bom + text.encode(codec))
+        assert detect_encoding(p) == "utf-16"
+        df = read_cases(p)
+        assert df.columns == ["BAH", "XB", "NL", "JBDM"] and df["BAH"].to_list() == ["001", "002"]
+        r = read_any(p)
+        assert r.frame.height == 2 and r.encoding == "utf-16"
+        out = drgsim.group(df)
+        assert out["status"].to_list() == ["ok", "ok"]

@@ -212,3 +212,16 @@ def test_unreadable_input_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"bad\.parquet"):
         regroup([tmp_path / "in"], "teaching", tmp_path / "out")
     assert not list((tmp_path / "out").rglob("*.parquet"))
+
+
+def test_utf16_tab_separated_text_input(cases: pl.DataFrame, tmp_path: Path) -> None:
+    """Excel's "Unicode text" export (UTF-16, tabs, .txt) regroups like the same Parquet."""
+    part = cases.head(500).select("case_id", "sex", "age", "los_days", "dx", "px")
+    src = tmp_path / "in" / "export.txt"
+    src.parent.mkdir()
+    body = part.with_columns(pl.col("dx").list.join("|"), pl.col("px").list.join("|"))
+    src.write_bytes(body.write_csv(separator="\t").encode("utf-16"))
+    regroup([src.parent], "teaching", tmp_path / "out")
+    out = pl.read_parquet(tmp_path / "out" / "export.parquet")
+    assert out["case_id"].to_list() == part["case_id"].to_list()
+    assert out["drg"].to_list() == drgsim.group(part)["drg"].to_list()

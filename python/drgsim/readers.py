@@ -44,6 +44,8 @@ __all__ = [
     "read_front_sheet",
     "read_settlement_list",
     "read_table",
+    "separator",
+    "transcode",
 ]
 
 #: The columns (and types) every reader returns, in this order.
@@ -135,9 +137,11 @@ class ReadResult:
 
 
 def detect_encoding(path: str | Path) -> str:
-    """Return ``utf-8``, ``utf-8-sig`` or ``gb18030`` for a text file, reading it in chunks.
+    """Return ``utf-8``, ``utf-8-sig``, ``utf-16`` or ``gb18030`` for a text file, reading it
+    in chunks.
 
-    Strict UTF-8 is tried first; GB18030 (a superset of GBK) only when that fails.
+    A UTF-16 byte-order mark (Excel's "Unicode text" export) means UTF-16; otherwise strict
+    UTF-8 is tried first, and GB18030 (a superset of GBK) only when that fails.
 
     Raises
     ------
@@ -150,6 +154,14 @@ def detect_encoding(path: str | Path) -> str:
             head = f.read(3)
     except OSError as e:
         raise InputError(f"cannot read {p}: {e}") from e
+    if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        err = _decode_all(p, "utf-16", None)
+        if err is None:
+            return "utf-16"
+        raise InputError(
+            f"cannot read {p}: line {err[1]}: bytes at offset {err[0]} are not valid UTF-16 "
+            "(the file starts with a UTF-16 byte-order mark)"
+        )
     enc = "utf-8-sig" if head == codecs.BOM_UTF8 else "utf-8"
     if _decode_all(p, enc, None) is None:
         return enc
@@ -192,11 +204,18 @@ def _decode_all(p: Path, enc: str, out: Path | None) -> tuple[int, int] | None:
             sink.close()
 
 
+def separator(path: str | Path, encoding: str) -> str:
+    """The field separator of a text file: a tab for ``.tsv`` files and for files whose
+    header line has tabs and no commas (Excel's "Unicode text" export), else a comma."""
+    p = Path(path)
+    with p.open("rb") as f:
+        first = f.read(65536).decode(encoding, errors="replace").split("\n", 1)[0]
+    return "\t" if p.suffix.lower() == ".tsv" or ("\t" in first and "," not in first) else ","
+
+
 def _csv(p: Path, encoding: str | None) -> tuple[pl.DataFrame, str]:
     enc = encoding or detect_encoding(p)
-    with p.open("rb") as f:
-        first = f.readline(65536)
-    sep = "\t" if p.suffix.lower() == ".tsv" or (b"\t" in first and b"," not in first) else ","
+    sep = separator(p, enc)
     norm = codecs.lookup(enc).name
     if norm in ("utf-8", "utf-8-sig"):
         return pl.read_csv(p, infer_schema=False, separator=sep), enc

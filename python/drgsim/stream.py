@@ -273,19 +273,19 @@ def _parquet_slices(path: Path, batch_rows: int, shown: Path) -> Iterator[pl.Dat
 
 
 def _csv_batches(unit: Unit, batch_rows: int, scratch: Path) -> Iterator[pl.DataFrame]:
-    """A CSV file as text columns: converted in a stream to a scratch Parquet file (GBK and
-    GB18030 transcoded to UTF-8 first), then read in slices like Parquet input."""
-    from drgsim.readers import detect_encoding, transcode
+    """A CSV file as text columns: converted in a stream to a scratch Parquet file (GBK,
+    GB18030 and UTF-16 transcoded to UTF-8 first), then read in slices like Parquet input."""
+    from drgsim.readers import detect_encoding, separator, transcode
 
     stem = scratch / unit.relative.as_posix().replace("/", "__")
     src, temps = unit.source, []
     try:
         encoding = detect_encoding(src)
-        if encoding == "gb18030":  # Polars reads UTF-8 only
+        if encoding not in ("utf-8", "utf-8-sig"):  # Polars reads UTF-8 only
             temps.append(stem.with_suffix(".utf8.csv"))
             transcode(src, temps[-1], encoding)
             src = temps[-1]
-        sep = "\t" if unit.source.suffix.lower() == ".tsv" else ","
+        sep = separator(unit.source, encoding)
         temps.append(stem.with_suffix(".parquet"))
         try:
             pl.scan_csv(src, infer_schema=False, separator=sep, encoding="utf8").sink_parquet(
