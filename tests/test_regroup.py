@@ -225,3 +225,32 @@ def test_utf16_tab_separated_text_input(cases: pl.DataFrame, tmp_path: Path) -> 
     out = pl.read_parquet(tmp_path / "out" / "export.parquet")
     assert out["case_id"].to_list() == part["case_id"].to_list()
     assert out["drg"].to_list() == drgsim.group(part)["drg"].to_list()
+
+
+def test_keep_chooses_the_carried_columns(cases: pl.DataFrame, tmp_path: Path) -> None:
+    src = tmp_path / "cases.parquet"
+    cases.head(2000).write_parquet(src)
+    regroup([src], "teaching", tmp_path / "out", keep=["case_id"])
+    out = pl.read_parquet(tmp_path / "out" / "cases.parquet")
+    assert out.columns[0] == "case_id" and "dx" not in out.columns and "drg" in out.columns
+    assert out.columns[-3:] == ["tables_name", "tables_hash", "drgsim_version"]
+    # another choice of columns is not taken as complete
+    again = regroup([src], "teaching", tmp_path / "out")
+    assert (
+        again.files_written == 1
+        and "dx" in pl.read_parquet(tmp_path / "out" / "cases.parquet").columns
+    )
+    with pytest.raises(InputError, match="nope"):
+        regroup([src], "teaching", tmp_path / "out2", keep=["nope"])
+    res = CliRunner().invoke(
+        main, ["regroup", str(src), "-o", str(tmp_path / "o3"), "--keep", "case_id", "-q"]
+    )
+    assert res.exit_code == 0, res.output
+
+
+def test_empty_parquet_input_gives_an_empty_output(cases: pl.DataFrame, tmp_path: Path) -> None:
+    src = tmp_path / "empty.parquet"
+    cases.head(0).write_parquet(src)
+    run = regroup([src], "teaching", tmp_path / "out")
+    out = pl.read_parquet(tmp_path / "out" / "empty.parquet")
+    assert run.cases == 0 and out.height == 0 and "drg" in out.columns

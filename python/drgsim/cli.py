@@ -1055,6 +1055,13 @@ class _Rate:
     default="zstd",
     show_default=True,
 )
+@click.option(
+    "--keep",
+    "keep",
+    multiple=True,
+    metavar="COLUMN",
+    help="Input column to carry into the output (repeatable; default: every input column).",
+)
 @click.option("--force", is_flag=True, help="Regroup files whose output is already complete.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def regroup_cmd(
@@ -1065,6 +1072,7 @@ def regroup_cmd(
     batch_rows: int,
     threads: int | None,
     compression: str,
+    keep: tuple[str, ...],
     force: bool,
     quiet: bool,
 ) -> None:
@@ -1084,6 +1092,7 @@ def regroup_cmd(
             "batch_rows": batch_rows,
             "threads": threads,
             "compression": compression,
+            "keep": list(keep) or None,
             "force": force,
         }
         if quiet:

@@ -239,9 +239,10 @@ def check_output(inputs: Sequence[str | os.PathLike[str]], output: Path) -> None
             )
 
 
-def _metadata(ts: TableSet, unit: Unit) -> dict[str, str]:
+def _metadata(ts: TableSet, unit: Unit, keep: Sequence[str] | None) -> dict[str, str]:
     return {
         **provenance_metadata(ts),
+        "drgsim.keep": "*" if keep is None else json.dumps(list(keep), ensure_ascii=False),
         "drgsim.source": unit.relative.with_suffix(unit.source.suffix).as_posix(),
         "drgsim.source_fingerprint": unit.fingerprint(),
     }
@@ -356,6 +357,7 @@ def _regroup_unit(
     batch_rows: int,
     threads: int | None,
     compression: str,
+    keep: Sequence[str] | None,
     scratch: Path,
     progress: Callable[[int], None] | None,
 ) -> Counter[str]:
@@ -365,13 +367,25 @@ def _regroup_unit(
     status: Counter[str] = Counter()
     batches = read_batches(unit, batch_rows, scratch)
     first = next(batches, None)
-    if first is None:  # an empty CSV: no columns to carry
+    if first is None and unit.kind == "parquet":  # no rows: an empty output with the columns
+        first = pl.scan_parquet(unit.source).head(0).collect()
+    if first is None:
         raise InputError(f"{unit.source}: no rows and no header")
-    schema = group_frame(first.head(0), ts, columns=columns, provenance=True).schema
+    missing = [c for c in keep or () if c not in first.columns]
+    if missing:
+        raise InputError(f"{unit.source}: no column {', '.join(map(repr, missing))} to keep")
+
+    def result(batch: pl.DataFrame) -> pl.DataFrame:
+        out = group_frame(batch, ts, columns=columns, provenance=True, threads=threads)
+        if keep is None:
+            return out
+        return out.select(*keep, *(c for c in out.columns if c not in batch.columns))
+
+    schema = result(first.head(0)).schema
 
     def grouped(*_: Any) -> Iterator[pl.DataFrame]:
         for batch in itertools.chain([first], batches):
-            out = group_frame(batch, ts, columns=columns, provenance=True, threads=threads)
+            out = result(batch)
             status.update(dict(out["status"].value_counts().iter_rows()))
             if progress is not None:
                 progress(out.height)
@@ -382,7 +396,7 @@ def _regroup_unit(
         register_io_source(grouped, schema=schema).sink_parquet(
             partial,
             compression=cast("ParquetCompression", compression),
-            metadata=_metadata(ts, unit),
+            metadata=_metadata(ts, unit, keep),
         )
     return status
 
@@ -401,6 +415,7 @@ def regroup(
     batch_rows: int = BATCH_ROWS,
     threads: int | None = None,
     compression: str = "zstd",
+    keep: Sequence[str] | None = None,
     force: bool = False,
     progress: Callable[[int], None] | None = None,
     on_start: Callable[[list[Unit], int | None], None] | None = None,
@@ -423,6 +438,10 @@ def regroup(
         Grouping threads (default: all cores, or ``RAYON_NUM_THREADS``).
     compression : str, default "zstd"
         Parquet compression (``zstd``, ``lz4``, ``snappy``, ``uncompressed`` ...).
+    keep : sequence of str, optional
+        Input columns to carry into the output (default: all of them), e.g. only the claim
+        id; the result and provenance columns always follow. Outputs made with another
+        choice are not taken as complete.
     force : bool, default False
         Regroup every file, even those with a complete output.
     progress : callable, optional
@@ -455,7 +474,7 @@ def regroup(
     todo: list[Unit] = []
     for u in units:
         final = out_dir / u.relative
-        if not force and _complete(final, _metadata(ts, u)):
+        if not force and _complete(final, _metadata(ts, u, keep)):
             counts = _finished_status(final)
             n = sum(counts.values())
             run.files.append({"path": u.relative.as_posix(), "source": str(u.source), "cases": n})
@@ -478,6 +497,7 @@ def regroup(
                 batch_rows=batch_rows,
                 threads=threads,
                 compression=compression,
+                keep=keep,
                 scratch=Path(scratch),
                 progress=progress,
             )
