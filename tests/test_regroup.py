@@ -254,3 +254,8 @@ def test_empty_parquet_input_gives_an_empty_output(cases: pl.DataFrame, tmp_path
     run = regroup([src], "teaching", tmp_path / "out")
     out = pl.read_parquet(tmp_path / "out" / "empty.parquet")
     assert run.cases == 0 and out.height == 0 and "drg" in out.columns
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("case_id,sex,age,dx\n", "utf-8")
+    regroup([header_only], "teaching", tmp_path / "out")
+    out = pl.read_parquet(tmp_path / "out" / "header.parquet")
+    assert out.height == 0 and out.columns[:4] == ["case_id", "sex", "age", "dx"]

@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from polars._typing import ParquetCompression
 
 __all__ = [
+    "FileResult",
     "RegroupRun",
     "Unit",
     "check_output",
@@ -102,6 +103,33 @@ class Unit:
         return f"{st.st_size}:{st.st_mtime_ns}"
 
 
+@dataclass(frozen=True)
+class FileResult:
+    """One output of a :func:`regroup` run.
+
+    Attributes
+    ----------
+    path : str
+        The output's path under the output folder.
+    source : str
+        The input file it was made from.
+    status : dict
+        Cases per status.
+    skipped : bool
+        True when the output was already complete and this run kept it.
+    """
+
+    path: str
+    source: str
+    status: dict[str, int]
+    skipped: bool
+
+    @property
+    def cases(self) -> int:
+        """Cases in the output."""
+        return sum(self.status.values())
+
+
 @dataclass
 class RegroupRun:
     """What a :func:`regroup` run did.
@@ -112,29 +140,44 @@ class RegroupRun:
         The output folder.
     tables : dict
         ``tables_name``, ``tables_hash`` and ``drgsim_version``.
-    cases : int
-        Cases in all outputs (written now or found complete).
-    cases_written : int
-        Cases grouped by this run.
-    files_written, files_skipped : int
-        Outputs written by this run, and complete outputs it kept.
-    status : dict
-        Cases per status over all outputs.
+    files : list of FileResult
+        One per output, written now or found complete; the counts below derive from them.
     seconds : float
         Wall time of the run.
-    files : list of dict
-        Per output: ``path``, ``source``, ``cases``, ``skipped``.
     """
 
     output: Path
     tables: dict[str, str]
-    cases: int = 0
-    cases_written: int = 0
-    files_written: int = 0
-    files_skipped: int = 0
-    status: dict[str, int] = field(default_factory=dict)
+    files: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
-    files: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def cases(self) -> int:
+        """Cases in all outputs."""
+        return sum(f.cases for f in self.files)
+
+    @property
+    def cases_written(self) -> int:
+        """Cases grouped by this run."""
+        return sum(f.cases for f in self.files if not f.skipped)
+
+    @property
+    def files_written(self) -> int:
+        """Outputs written by this run."""
+        return sum(not f.skipped for f in self.files)
+
+    @property
+    def files_skipped(self) -> int:
+        """Complete outputs this run kept."""
+        return sum(f.skipped for f in self.files)
+
+    @property
+    def status(self) -> dict[str, int]:
+        """Cases per status over all outputs."""
+        total: Counter[str] = Counter()
+        for f in self.files:
+            total.update(f.status)
+        return dict(total)
 
     def summary(self) -> str:
         """A few lines for the terminal."""
@@ -149,15 +192,16 @@ class RegroupRun:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The run as JSON-ready data (timing left out, so reruns compare equal)."""
+        """The run as JSON-ready data (timing and what was skipped left out, so a resumed run
+        and an uninterrupted one write the same summary)."""
         return {
             "tables": self.tables,
             "cases": self.cases,
             "status": dict(sorted(self.status.items())),
-            "files": sorted(
-                ({k: v for k, v in f.items() if k != "skipped"} for f in self.files),
-                key=lambda f: str(f["path"]),
-            ),
+            "files": [
+                {"path": f.path, "source": f.source, "cases": f.cases}
+                for f in sorted(self.files, key=lambda f: f.path)
+            ],
         }
 
 
@@ -259,15 +303,19 @@ def _complete(path: Path, expected: Mapping[str, str]) -> bool:
     return all(meta.get(k) == v for k, v in expected.items())
 
 
-def _parquet_slices(path: Path, batch_rows: int, shown: Path) -> Iterator[pl.DataFrame]:
-    """``path`` in slices of ``batch_rows`` rows, each read only when the previous is taken.
+def _parquet_slices(
+    path: Path, rows: int | None, batch_rows: int, shown: Path
+) -> Iterator[pl.DataFrame]:
+    """``path`` (of ``rows`` rows, counted here when None) in slices of ``batch_rows`` rows,
+    each read only when the previous is taken; a file without rows gives one empty frame,
+    so its columns are known.
 
     Pull-based on purpose: ``collect_batches`` runs ahead of a slow consumer and buffers,
     so its memory grows with the file; a slice reads just the row groups it covers.
     """
     try:
-        total = int(pl.scan_parquet(path).select(pl.len()).collect().item())
-        for off in range(0, total, batch_rows):
+        total = _parquet_rows(path) if rows is None else rows
+        for off in range(0, max(total, 1), batch_rows):
             yield pl.scan_parquet(path).slice(off, batch_rows).collect()
     except pl.exceptions.PolarsError as e:
         raise InputError(f"cannot read {shown}: {e}") from e
@@ -294,7 +342,7 @@ def _csv_batches(unit: Unit, batch_rows: int, scratch: Path) -> Iterator[pl.Data
             )
         except pl.exceptions.PolarsError as e:
             raise InputError(f"cannot read {unit.source}: {e}") from e
-        yield from _parquet_slices(temps[-1], batch_rows, unit.source)
+        yield from _parquet_slices(temps[-1], None, batch_rows, unit.source)
     finally:
         for t in temps:
             t.unlink(missing_ok=True)
@@ -337,7 +385,8 @@ def _prefetched(batches: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
 
 
 def read_batches(unit: Unit, batch_rows: int, scratch: Path) -> Iterator[pl.DataFrame]:
-    """The cases of ``unit`` in frames of at most ``batch_rows`` rows, in file order.
+    """The cases of ``unit`` in frames of at most ``batch_rows`` rows, in file order (at
+    least one frame, empty for a file without rows).
 
     Memory stays bounded whatever the file size: at most the batch being used and the next
     one, read ahead in a thread. ``scratch`` is a folder for temporary copies of CSV input.
@@ -345,7 +394,7 @@ def read_batches(unit: Unit, batch_rows: int, scratch: Path) -> Iterator[pl.Data
     if unit.kind == "csv":
         yield from _prefetched(_csv_batches(unit, batch_rows, scratch))
     else:
-        yield from _prefetched(_parquet_slices(unit.source, batch_rows, unit.source))
+        yield from _prefetched(_parquet_slices(unit.source, unit.rows, batch_rows, unit.source))
 
 
 def _regroup_unit(
@@ -366,11 +415,7 @@ def _regroup_unit(
 
     status: Counter[str] = Counter()
     batches = read_batches(unit, batch_rows, scratch)
-    first = next(batches, None)
-    if first is None and unit.kind == "parquet":  # no rows: an empty output with the columns
-        first = pl.scan_parquet(unit.source).head(0).collect()
-    if first is None:
-        raise InputError(f"{unit.source}: no rows and no header")
+    first = next(batches)
     missing = [c for c in keep or () if c not in first.columns]
     if missing:
         raise InputError(f"{unit.source}: no column {', '.join(map(repr, missing))} to keep")
@@ -475,13 +520,7 @@ def regroup(
     for u in units:
         final = out_dir / u.relative
         if not force and _complete(final, _metadata(ts, u, keep)):
-            counts = _finished_status(final)
-            n = sum(counts.values())
-            run.files.append({"path": u.relative.as_posix(), "source": str(u.source), "cases": n})
-            run.files[-1]["skipped"] = True
-            run.files_skipped += 1
-            run.cases += n
-            run.status = dict(Counter(run.status) + counts)
+            run.files.append(_result(u, _finished_status(final), skipped=True))
         else:
             todo.append(u)
     if on_start is not None:
@@ -501,16 +540,14 @@ def regroup(
                 scratch=Path(scratch),
                 progress=progress,
             )
-            n = sum(counts.values())
-            run.files.append({"path": u.relative.as_posix(), "source": str(u.source), "cases": n})
-            run.files[-1]["skipped"] = False
-            run.files_written += 1
-            run.cases += n
-            run.cases_written += n
-            run.status = dict(Counter(run.status) + counts)
+            run.files.append(_result(u, counts, skipped=False))
     run.seconds = time.perf_counter() - start
     _write_summary(out_dir / SUMMARY_FILE, run)
     return run
+
+
+def _result(unit: Unit, status: Counter[str], *, skipped: bool) -> FileResult:
+    return FileResult(unit.relative.as_posix(), str(unit.source), dict(status), skipped)
 
 
 def _write_summary(path: Path, run: RegroupRun) -> None:
