@@ -1177,14 +1177,11 @@ def compare_cmd(
         if quiet:
             result = impact(list(inputs), old, new, **kwargs)
         else:
-            from drgsim.stream import discover
-
-            units = discover(inputs)
-            rows = [u.rows for u in units]
             with _progress_bar("comparing") as bar:
                 rate = _Rate(bar)
-                rate.start_units(units, None if None in rows else sum(r or 0 for r in rows))
-                result = impact(list(inputs), old, new, progress=rate, **kwargs)
+                result = impact(
+                    list(inputs), old, new, progress=rate, on_start=rate.start_units, **kwargs
+                )
         if out_dir is not None:
             written = result.write(out_dir)
     except (DrgsimError, OSError) as e:

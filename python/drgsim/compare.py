@@ -316,11 +316,11 @@ def _priced(
     policy: Any,
     columns: Mapping[str, str] | None,
 ) -> pl.DataFrame:
-    """``drg``, ``rw`` and ``paid`` (null without a policy or costs) of one batch."""
+    """``drg``, ``rw`` and ``paid`` (null without a policy) of one batch."""
     from drgsim.payment import pay
 
     g = group_frame(batch, ts, columns=columns)
-    if policy is not None and policy.cost_column in g.columns:
+    if policy is not None:
         return pay(g, policy, weights).select("drg", "rw", "paid")
     return (
         g.select("drg")
@@ -355,6 +355,7 @@ def impact(
     columns: Mapping[str, str] | None = None,
     batch_rows: int = BATCH_ROWS,
     progress: Callable[[int], None] | None = None,
+    on_start: Callable[[list[Any], int | None], None] | None = None,
 ) -> Impact:
     """Group the same cases under ``old`` and ``new`` in one pass and measure the shift.
 
@@ -377,6 +378,11 @@ def impact(
         Levels to report (default: those of :data:`IMPACT_LEVELS` present in the input).
     columns : mapping, optional
         Explicit ``{canonical: actual}`` column choices.
+    batch_rows : int
+        Cases per batch.
+    progress, on_start : callable, optional
+        As for :func:`drgsim.stream.regroup`: called with each batch's number of cases, and
+        once with the input files and their total number of cases (None when unknown).
 
     Examples
     --------
@@ -394,13 +400,15 @@ def impact(
     w_old, w_new = _weights_for(ts_old, weights_old), _weights_for(ts_new, weights_new)
     parts: list[pl.DataFrame] = []
     levels: list[str] | None = list(by) if by is not None else None
+    money = False
 
     def consume(batch: pl.DataFrame) -> None:
-        nonlocal levels
-        if levels is None:
+        nonlocal levels, money
+        if levels is None:  # the first batch tells which levels and whether costs are there
             levels = [c for c in IMPACT_LEVELS if c in batch.columns]
-        a = _priced(batch, ts_old, w_old, policy, columns)
-        b = _priced(batch, ts_new, w_new, policy, columns)
+            money = policy is not None and policy.cost_column in batch.columns
+        a = _priced(batch, ts_old, w_old, policy if money else None, columns)
+        b = _priced(batch, ts_new, w_new, policy if money else None, columns)
         keys = batch.select([pl.col(c).cast(pl.String) for c in levels])
         frame = pl.concat(
             [keys, a.rename(lambda c: f"{c}_old"), b.rename(lambda c: f"{c}_new")],
@@ -411,15 +419,19 @@ def impact(
             progress(batch.height)
 
     if isinstance(inputs, pl.DataFrame):
+        if on_start is not None:
+            on_start([], inputs.height)
         for off in range(0, max(inputs.height, 1), batch_rows):
             consume(inputs.slice(off, batch_rows))
     else:
         units = stream.discover(inputs)
+        if on_start is not None:
+            on_start(units, stream.total_rows(units))
         with tempfile.TemporaryDirectory(prefix="drgsim-") as scratch:
             for u in units:
                 for batch in stream.read_batches(u, batch_rows, Path(scratch)):
                     consume(batch)
-    return _impact(ts_old, ts_new, pl.concat(parts, how="diagonal"), levels or [], policy)
+    return _impact(ts_old, ts_new, pl.concat(parts, how="diagonal"), levels or [], money)
 
 
 def _partial(frame: pl.DataFrame, levels: list[str]) -> pl.DataFrame:
@@ -432,12 +444,8 @@ def _partial(frame: pl.DataFrame, levels: list[str]) -> pl.DataFrame:
         grouped_new=(grouped_new & pl.col("rw_new").is_not_null()).sum(),
         rw_old=pl.col("rw_old").sum(),
         rw_new=pl.col("rw_new").sum(),
-        paid_old=pl.col("paid_old").sum()
-        if frame["paid_old"].null_count() < frame.height
-        else pl.lit(None, dtype=pl.Float64),
-        paid_new=pl.col("paid_new").sum()
-        if frame["paid_new"].null_count() < frame.height
-        else pl.lit(None, dtype=pl.Float64),
+        paid_old=pl.col("paid_old").sum(),
+        paid_new=pl.col("paid_new").sum(),
     )
 
 
@@ -458,9 +466,8 @@ def _shift(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
 
 
 def _impact(
-    ts_old: TableSet, ts_new: TableSet, parts: pl.DataFrame, levels: list[str], policy: Any
+    ts_old: TableSet, ts_new: TableSet, parts: pl.DataFrame, levels: list[str], money: bool
 ) -> Impact:
-    money = policy is not None and parts["paid_old"].null_count() < parts.height
     names_old, names_new = _names(ts_old), _names(ts_new)
     matrix = (
         parts.group_by("drg_old", "drg_new")

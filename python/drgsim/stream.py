@@ -66,6 +66,7 @@ __all__ = [
     "read_batches",
     "regroup",
     "remove_partials",
+    "total_rows",
 ]
 
 #: Input file suffixes and how they are read.
@@ -258,6 +259,12 @@ def discover(inputs: Sequence[str | os.PathLike[str]]) -> list[Unit]:
             )
         seen[u.relative] = u.source
     return units
+
+
+def total_rows(units: Sequence[Unit]) -> int | None:
+    """Cases in ``units``, or None when one of them (a CSV file) has an unknown count."""
+    rows = [u.rows for u in units]
+    return None if None in rows else sum(r or 0 for r in rows)
 
 
 def _inside(child: Path, parent: Path) -> bool:
@@ -524,8 +531,7 @@ def regroup(
         else:
             todo.append(u)
     if on_start is not None:
-        known = [u.rows for u in todo]
-        on_start(todo, None if None in known else sum(r or 0 for r in known))
+        on_start(todo, total_rows(todo))
     with tempfile.TemporaryDirectory(prefix=".drgsim-", dir=out_dir) as scratch:
         for u in todo:
             counts = _regroup_unit(
