@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -549,7 +550,7 @@ _KEY_IN_MESSAGE = re.compile(r"\[([A-Za-z_.]+)\]:?\s+'?([A-Za-z_]+)?'?")
 
 
 def problem_from_error(
-    e: Exception, where: str = "", known: dict[str, set[str]] | None = None
+    e: Exception, where: str = "", known: Mapping[str, Collection[str]] | None = None
 ) -> PolicyProblem:
     """A refused policy's error as a problem, its key read from the ``[section] key`` the
     message names (the key only when ``known`` lists it for that section)."""
@@ -563,6 +564,22 @@ def problem_from_error(
         if m.group(2) and m.group(2) in (known if known is not None else _KEYS).get(key, set()):
             key += f".{m.group(2)}"
     return PolicyProblem(key, msg)
+
+
+def refusal(
+    parse: Callable[[Any, str], object],
+    data: Mapping[str, Any],
+    where: str,
+    known: Mapping[str, Collection[str]],
+) -> list[PolicyProblem]:
+    """The problems of a policy kind whose parser checks as it builds (DIP, settlement): the
+    one that makes ``parse(data, where)`` refuse the document, its key read from the message
+    against the kind's ``known`` keys by section, or none."""
+    try:
+        parse(data, where)
+    except PolicyError as e:
+        return [problem_from_error(e, where, known)]
+    return []
 
 
 def file_problems(path: str | Path) -> list[PolicyProblem]:

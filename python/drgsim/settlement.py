@@ -81,7 +81,7 @@ from typing import Any
 import polars as pl
 
 from drgsim.exceptions import ColumnError
-from drgsim.policy import PolicyError, PolicyProblem, problem_from_error, read_toml
+from drgsim.policy import PolicyError, PolicyProblem, read_toml, refusal
 
 __all__ = [
     "HOSPITAL_COLUMNS",
@@ -1052,8 +1052,4 @@ def problems(data: Mapping[str, Any]) -> list[PolicyProblem]:
     >>> problems({})
     []
     """
-    try:
-        parse_settlement_policy(data, "settlement policy")
-    except PolicyError as e:
-        return [problem_from_error(e, "settlement policy", {k: set(v) for k, v in _KEYS.items()})]
-    return []
+    return refusal(parse_settlement_policy, data, "settlement policy", _KEYS)

@@ -33,7 +33,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from drgsim.policy import Hospital, PolicyError, PolicyProblem, problem_from_error, read_toml
+from drgsim.policy import Hospital, PolicyError, PolicyProblem, read_toml, refusal
 
 __all__ = [
     "BASES",
@@ -598,8 +598,4 @@ def problems(data: dict[str, Any]) -> list[PolicyProblem]:
     >>> [str(p) for p in problems({"deviation": {"low_threshold": 2.5, "high_threshold": 2}})]
     ['deviation.low_threshold: [deviation]: low_threshold must be below high_threshold']
     """
-    try:
-        parse_policy(data, "DIP policy")
-    except PolicyError as e:
-        return [problem_from_error(e, "DIP policy", {k: set(v) for k, v in _KEYS.items()})]
-    return []
+    return refusal(parse_policy, data, "DIP policy", _KEYS)
