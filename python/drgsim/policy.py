@@ -333,12 +333,7 @@ def parse_policy(data: dict[str, Any], where: str = "policy", *, validate: bool 
         special_case_column=str(c.get("special_case_column", "special_case")),
         special_payment=_rule(c.get("special_payment", "items"), f"{cw} special_payment"),
     )
-    if classes.low_threshold < 0 or classes.high.default <= 0:
-        raise PolicyError(f"{cw}: thresholds must be positive")
     fund = data.get("fund") or {}
-    reserve = _num(p, "reserve_share", f"{where}: [policy]", 0.0)
-    if not 0 <= reserve < 1:
-        raise PolicyError(f"{where}: [policy] reserve_share must be in [0, 1)")
     pol = Policy(
         name=str(p.get("name", "")),
         method=str(method),
@@ -352,7 +347,7 @@ def parse_policy(data: dict[str, Any], where: str = "policy", *, validate: bool 
         cost_column=str(p.get("cost_column", "total_cost")),
         los_column=str(p.get("los_column", "los_days")),
         fund_share=_by_type(fund["share"], f"{where}: [fund] share") if "share" in fund else {},
-        reserve_share=reserve,
+        reserve_share=_num(p, "reserve_share", f"{where}: [policy]", 0.0),
     )
     if validate:
         raise_problems(problems(pol), where)
