@@ -214,40 +214,19 @@ def group_cmd(
         if df.height <= PROGRESS_ROWS or quiet:
             out = group_frame(df, ts, trace=trace, columns=columns, provenance=provenance)
         else:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
             parts: list[pl.DataFrame] = []
-            columns_shown = (
-                TextColumn("grouping"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]} cases/s"),
-                TimeRemainingColumn(),
-            )
-            with Progress(*columns_shown, console=Console(stderr=True)) as bar:
-                task = bar.add_task("grouping", total=df.height, rate="-")
+            with _progress_bar("grouping") as bar:
+                rate = _Rate(bar)
+                rate.start_units([], df.height)
                 for off in range(0, df.height, PROGRESS_ROWS):
                     part = df.slice(off, PROGRESS_ROWS)
                     parts.append(
                         group_frame(part, ts, trace=trace, columns=columns, provenance=provenance)
                     )
-                    done = off + part.height
-                    rate = done / max(time.perf_counter() - start, 1e-9)
-                    bar.update(task, completed=done, rate=f"{rate:,.0f}")
+                    rate(part.height)
             out = pl.concat(parts)
         seconds = time.perf_counter() - start
-        write_frame(
-            out,
-            output,
-            metadata=provenance_metadata(ts),
-        )
+        write_frame(out, output, metadata=provenance_metadata(ts))
     except (DrgsimError, OSError) as e:
         _fail(e)
         return
