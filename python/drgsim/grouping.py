@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 
+from drgsim._core import __version__
 from drgsim.columns import canonical_frame, resolve_columns
 from drgsim.exceptions import InputError
 from drgsim.tables import DEFAULT, TableSet, load
@@ -103,8 +104,6 @@ def provenance_columns(ts: TableSet) -> dict[str, str]:
     >>> sorted(provenance_columns(load("teaching")))
     ['drgsim_version', 'tables_hash', 'tables_name']
     """
-    from drgsim._core import __version__
-
     return {"tables_name": ts.name, "tables_hash": ts.content_hash, "drgsim_version": __version__}
 
 
