@@ -122,10 +122,8 @@ def phases_probe(path: str, tables: str) -> None:
     """
     import tempfile
 
-    from polars.io.plugins import register_io_source
-
     from drgsim.grouping import group_frame
-    from drgsim.stream import BATCH_ROWS, discover, read_batches
+    from drgsim.stream import BATCH_ROWS, discover, read_batches, write_batches
     from drgsim.tables import load
 
     ts = load(tables)
@@ -137,8 +135,7 @@ def phases_probe(path: str, tables: str) -> None:
         del files
         t = time.perf_counter()
         for i, parts in enumerate(grouped):
-            source = register_io_source(lambda *_, p=parts: iter(p), schema=parts[0].schema)
-            source.sink_parquet(Path(scratch) / f"{i}.parquet")
+            write_batches(iter(parts), parts[0].schema, Path(scratch) / f"{i}.parquet")
         write = time.perf_counter() - t
     print(json.dumps({"group": group, "write": write}))
 

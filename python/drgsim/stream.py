@@ -67,6 +67,7 @@ __all__ = [
     "regroup",
     "remove_partials",
     "total_rows",
+    "write_batches",
 ]
 
 #: Input file suffixes and how they are read.
@@ -418,8 +419,6 @@ def _regroup_unit(
     progress: Callable[[int], None] | None,
 ) -> Counter[str]:
     """Group one input file into ``final`` (via a hidden partial file); status counts."""
-    from polars.io.plugins import register_io_source
-
     status: Counter[str] = Counter()
     batches = read_batches(unit, batch_rows, scratch)
     first = next(batches)
@@ -435,7 +434,7 @@ def _regroup_unit(
 
     schema = result(first.head(0)).schema
 
-    def grouped(*_: Any) -> Iterator[pl.DataFrame]:
+    def grouped() -> Iterator[pl.DataFrame]:
         for batch in itertools.chain([first], batches):
             out = result(batch)
             status.update(dict(out["status"].value_counts().iter_rows()))
@@ -445,12 +444,26 @@ def _regroup_unit(
 
     final.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(final, hidden=True) as partial:
-        register_io_source(grouped, schema=schema).sink_parquet(
-            partial,
-            compression=cast("ParquetCompression", compression),
-            metadata=_metadata(ts, unit, keep),
-        )
+        write_batches(grouped(), schema, partial, compression, _metadata(ts, unit, keep))
     return status
+
+
+def write_batches(
+    batches: Iterator[pl.DataFrame],
+    schema: pl.Schema,
+    path: Path,
+    compression: str = "zstd",
+    metadata: Mapping[str, str] | None = None,
+) -> None:
+    """Write frames of ``schema``, taken one at a time from ``batches``, as one Parquet file
+    through Polars' streaming sink (memory bounded by a few batches, not the file)."""
+    from polars.io.plugins import register_io_source
+
+    register_io_source(lambda *_: batches, schema=schema).sink_parquet(
+        path,
+        compression=cast("ParquetCompression", compression),
+        metadata=dict(metadata or {}),
+    )
 
 
 def _finished_status(path: Path) -> Counter[str]:
