@@ -16,7 +16,7 @@ from drgsim.payment import load_weights, pay
 from drgsim.policy import example
 from drgsim.tables import TableSet
 
-GROUPED = ["status", "reason", "message", "mdc", "adrg", "drg", "cc_level", "cc_code"]
+GROUPED = drgsim.RESULT_COLUMNS
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from drgsim.cli import main
 from drgsim.exceptions import InputError
 from drgsim.stream import SUMMARY_FILE, discover, regroup
 
-GROUPED = ["status", "reason", "message", "mdc", "adrg", "drg", "cc_level", "cc_code"]
+GROUPED = drgsim.RESULT_COLUMNS
 
 
 @pytest.fixture(scope="module")
