@@ -37,6 +37,7 @@ Examples
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -46,7 +47,7 @@ import polars as pl
 
 from drgsim.columns import ALIASES, resolve_columns
 from drgsim.exceptions import InputError, TableError, TableNotFoundError
-from drgsim.grouping import RESULT_COLUMNS, Tables, group_frame, provenance_columns
+from drgsim.grouping import RESULT_COLUMNS, Tables, group_frame
 from drgsim.tables import DEFAULT, TableSet, load
 
 if TYPE_CHECKING:
@@ -267,22 +268,23 @@ class BatchGrouper:
             _LOADED[key] = ts
         return ts
 
-    def pinned(self) -> BatchGrouper:
+    def pinned(self, *, missing_ok: bool = False) -> BatchGrouper:
         """A copy whose ``tables_hash`` is that of the table set as loaded in this process.
 
-        Workers then refuse a table set whose content differs from the driver's.
+        Workers then refuse a table set whose content differs from the driver's. With
+        ``missing_ok``, a table set this process cannot find (it exists only on the workers)
+        gives the grouper itself, unpinned: the workers are trusted.
         """
-        ts = self.table_set()
-        copy = BatchGrouper(
-            self.tables,
-            columns=self.columns,
-            provenance=self.provenance,
-            trace=self.trace,
-            threads=self.threads,
-            tables_hash=ts.content_hash,
-        )
-        _LOADED[(os.fspath(copy.tables), os.getcwd(), copy.tables_hash)] = ts
-        return copy
+        try:
+            ts = self.table_set()
+        except TableNotFoundError:
+            if missing_ok:
+                return self
+            raise
+        pinned = copy.copy(self)
+        pinned.tables_hash = ts.content_hash
+        _LOADED[(os.fspath(pinned.tables), os.getcwd(), pinned.tables_hash)] = ts
+        return pinned
 
     def computed_columns(self) -> tuple[str, ...]:
         """Names of the columns this grouper adds (or replaces, when the input has them)."""
@@ -376,10 +378,6 @@ class BatchGrouper:
                 DEFAULT, columns=self.columns, provenance=self.provenance, trace=self.trace
             )
         return grouper.group_table(input_schema.empty_table()).schema
-
-    def provenance_values(self) -> dict[str, str]:
-        """The provenance columns' values (loads the table set here)."""
-        return provenance_columns(self.table_set())
 
 
 def group_batches(

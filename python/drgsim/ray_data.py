@@ -18,7 +18,6 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -104,15 +103,11 @@ def group_ray(
     """
     from ray.data import ActorPoolStrategy
 
-    from drgsim.exceptions import TableNotFoundError
-
     if threads is None:
         threads = max(1, int(num_cpus))
     grouper = BatchGrouper(
         tables, columns=columns, provenance=provenance, trace=trace, threads=threads
-    )
-    with contextlib.suppress(TableNotFoundError):  # a set only the workers have: trust them
-        grouper = grouper.pinned()
+    ).pinned(missing_ok=True)  # a set only the workers have: trust them
     if isinstance(concurrency, int):
         pool = ActorPoolStrategy(size=concurrency)
     else:

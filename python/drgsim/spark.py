@@ -184,12 +184,10 @@ def _struct_type(arrow: pa.Schema, like: StructType, session: Any) -> StructType
     from pyspark.sql.types import StructField, StructType
 
     known = {f.name: f for f in like.fields}
+    known_arrow = {f.name: f.type for f in _arrow_schema(like, session)}
     fields = []
     for f in arrow:
-        same = f.name in known and (
-            _arrow_schema(StructType([known[f.name]]), session).field(0).type == f.type
-        )
-        if same:
+        if f.name in known and known_arrow[f.name] == f.type:
             fields.append(known[f.name])
         else:
             fields.append(StructField(f.name, from_arrow_type(_spark_arrow_type(f.type)), True))
@@ -200,24 +198,6 @@ def output_schema(df: DataFrame, grouper: BatchGrouper) -> StructType:
     """The Spark schema :func:`group_spark` returns for ``df``: its columns plus the results."""
     arrow = grouper.output_schema(_arrow_schema(df.schema, df.sparkSession))
     return _struct_type(arrow, df.schema, df.sparkSession)
-
-
-def _grouper(
-    tables: Tables,
-    columns: Mapping[str, str] | None,
-    provenance: bool,
-    trace: bool,
-    threads: int | None,
-) -> BatchGrouper:
-    from drgsim.exceptions import TableNotFoundError
-
-    grouper = BatchGrouper(
-        tables, columns=columns, provenance=provenance, trace=trace, threads=threads
-    )
-    try:
-        return grouper.pinned()
-    except TableNotFoundError:  # the set exists only on the workers: trust them
-        return grouper
 
 
 def group_spark(
@@ -262,7 +242,9 @@ def group_spark(
     >>> group_spark(df).select("case_id", "drg").collect()  # doctest: +SKIP
     [Row(case_id=1, drg='GE29')]
     """
-    grouper = _grouper(tables, columns, provenance, trace, threads)
+    grouper = BatchGrouper(
+        tables, columns=columns, provenance=provenance, trace=trace, threads=threads
+    ).pinned(missing_ok=True)
     return df.mapInArrow(grouper.map, output_schema(df, grouper))
 
 
@@ -342,7 +324,9 @@ def group_spark_by(
     from pyspark.sql.types import StructType
 
     keys = [by] if isinstance(by, str) else list(by)
-    grouper = _grouper(tables, columns, provenance, trace, threads)
+    grouper = BatchGrouper(
+        tables, columns=columns, provenance=provenance, trace=trace, threads=threads
+    ).pinned(missing_ok=True)
     session = df.sparkSession
     grouped_arrow = grouper.output_schema(_arrow_schema(df.schema, session))
     if schema is None:
