@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -1008,6 +1009,18 @@ class _Rate:
         self.bar.update(self.task, completed=self.done, rate=f"{rate:,.0f}")
 
 
+@contextmanager
+def _progress(label: str, quiet: bool) -> Iterator[dict[str, Any]]:
+    """The ``progress`` and ``on_start`` hooks of a streaming job, feeding a progress bar
+    (none when ``quiet``)."""
+    if quiet:
+        yield {}
+        return
+    with _progress_bar(label) as bar:
+        rate = _Rate(bar)
+        yield {"progress": rate, "on_start": rate.start_units}
+
+
 @main.command("regroup")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @tables_option
@@ -1074,14 +1087,8 @@ def regroup_cmd(
             "keep": list(keep) or None,
             "force": force,
         }
-        if quiet:
-            run = regroup(list(inputs), ts, output, **kwargs)
-        else:
-            with _progress_bar("regrouping") as bar:
-                rate = _Rate(bar)
-                run = regroup(
-                    list(inputs), ts, output, progress=rate, on_start=rate.start_units, **kwargs
-                )
+        with _progress("regrouping", quiet) as hooks:
+            run = regroup(list(inputs), ts, output, **hooks, **kwargs)
     except (DrgsimError, OSError) as e:
         _fail(e)
         return
@@ -1153,14 +1160,8 @@ def compare_cmd(
             "columns": _parse_maps(maps),
             "batch_rows": batch_rows,
         }
-        if quiet:
-            result = impact(list(inputs), old, new, **kwargs)
-        else:
-            with _progress_bar("comparing") as bar:
-                rate = _Rate(bar)
-                result = impact(
-                    list(inputs), old, new, progress=rate, on_start=rate.start_units, **kwargs
-                )
+        with _progress("comparing", quiet) as hooks:
+            result = impact(list(inputs), old, new, **hooks, **kwargs)
         if out_dir is not None:
             written = result.write(out_dir)
     except (DrgsimError, OSError) as e:
