@@ -84,6 +84,8 @@ pub struct Adrg {
     pub drgs: Range<usize>,
     /// Second letter A-J: a surgical ADRG.
     pub surgical: bool,
+    /// Line of its `[[adrg]]` in `adrg.toml`.
+    pub line: usize,
 }
 
 /// A compiled DRG split.
@@ -93,6 +95,8 @@ pub struct Drg {
     pub name: String,
     pub when: Option<Expr<u32>>,
     pub when_text: String,
+    /// Line of its `[[adrg.drg]]` in `adrg.toml`.
+    pub line: usize,
 }
 
 /// An immutable, thread-safe grouper compiled from one table set.

@@ -21,7 +21,7 @@ use crate::codes::normalise;
 use crate::error::{Problem, TableError};
 use crate::expr::{Attr, CcTest, Expr, Subject};
 use crate::grouper::Grouper;
-use crate::tables::{self, line_of, AdrgFile, TableFiles, MANIFEST};
+use crate::tables::{self, TableFiles, MANIFEST};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How serious a finding is.
@@ -146,41 +146,20 @@ fn run(files: &TableFiles, g: &Grouper) -> (Vec<Finding>, Vec<DrgInfo>) {
         );
     }
     duplicate_codes(files, &mut out);
-    let (adrg_lines, drg_lines) = rule_lines(files);
-    let adrg_ok = adrgs(g, &adrg_lines, &mut out);
+    let adrg_ok = adrgs(g, &mut out);
     let mut drgs = Vec::with_capacity(g.drgs.len());
     for (ai, a) in g.adrgs.iter().enumerate() {
-        let reached = splits(g, ai, adrg_ok[ai], &adrg_lines, &drg_lines, &mut out);
-        for (k, di) in a.drgs.clone().enumerate() {
+        let reached = splits(g, ai, adrg_ok[ai], &mut out);
+        for (d, r) in g.drgs[a.drgs.clone()].iter().zip(reached) {
             drgs.push(DrgInfo {
-                code: g.drgs[di].code.clone(),
+                code: d.code.clone(),
                 adrg: a.code.clone(),
-                line: drg_lines.get(di).copied().unwrap_or(0),
-                reachable: adrg_ok[ai] && reached[k],
+                line: d.line,
+                reachable: adrg_ok[ai] && r,
             });
         }
     }
     (out.findings, drgs)
-}
-
-/// Lines of every ADRG and DRG of `adrg.toml`, in file order (which is the compiled order:
-/// the set loaded, so no code is defined twice).
-fn rule_lines(files: &TableFiles) -> (Vec<usize>, Vec<usize>) {
-    let Some(t) = text(files, "adrg.toml") else {
-        return (Vec::new(), Vec::new());
-    };
-    let Ok(af) = toml::from_str::<AdrgFile>(&t) else {
-        return (Vec::new(), Vec::new());
-    };
-    let mut al = Vec::new();
-    let mut dl = Vec::new();
-    for a in &af.adrg {
-        al.push(line_of(&t, a.span().start));
-        for d in &a.get_ref().drg {
-            dl.push(line_of(&t, d.span().start));
-        }
-    }
-    (al, dl)
 }
 
 /// Rows of a CSV file (already checked by loading) with the named columns, with their lines.
@@ -540,9 +519,8 @@ fn values(a: Attr, thresholds: &[f64], require_age: bool) -> Vec<Option<f64>> {
 
 /// ADRGs that can never be chosen: a condition that never holds, or one whose cases are all
 /// taken by an earlier ADRG of the same MDC. Returns which ADRGs can be chosen.
-fn adrgs(g: &Grouper, lines: &[usize], out: &mut Out) -> Vec<bool> {
+fn adrgs(g: &Grouper, out: &mut Out) -> Vec<bool> {
     let mut ok = vec![true; g.adrgs.len()];
-    let line = |i: usize| lines.get(i).copied().unwrap_or(0);
     for m in &g.mdcs {
         for (pos, &k) in m.adrgs.iter().enumerate() {
             let a = &g.adrgs[k];
@@ -555,7 +533,7 @@ fn adrgs(g: &Grouper, lines: &[usize], out: &mut Out) -> Vec<bool> {
                 out.add(
                     Severity::Warning,
                     "adrg.toml",
-                    line(k),
+                    a.line,
                     format!(
                         "ADRG {} can never be chosen: its condition '{}' never holds",
                         a.code, a.when_text
@@ -569,10 +547,7 @@ fn adrgs(g: &Grouper, lines: &[usize], out: &mut Out) -> Vec<bool> {
                     Some(format!(
                         "ADRG {} (line {}), tried before it in MDC {}, has a condition that \
                          always holds ('{}')",
-                        b.code,
-                        line(j),
-                        m.code,
-                        b.when_text
+                        b.code, b.line, m.code, b.when_text
                     ))
                 } else {
                     Space::new(g, &[&b.when, &a.when])
@@ -584,9 +559,7 @@ fn adrgs(g: &Grouper, lines: &[usize], out: &mut Out) -> Vec<bool> {
                             format!(
                                 "every case its condition holds for is taken by ADRG {} \
                                  (line {}), tried before it in MDC {}",
-                                b.code,
-                                line(j),
-                                m.code
+                                b.code, b.line, m.code
                             )
                         })
                 };
@@ -595,7 +568,7 @@ fn adrgs(g: &Grouper, lines: &[usize], out: &mut Out) -> Vec<bool> {
                     out.add(
                         Severity::Warning,
                         "adrg.toml",
-                        line(k),
+                        a.line,
                         format!("ADRG {} can never be chosen: {why}", a.code),
                     );
                     break;
@@ -608,14 +581,7 @@ fn adrgs(g: &Grouper, lines: &[usize], out: &mut Out) -> Vec<bool> {
 
 /// The DRG splits of one ADRG: splits that can never be chosen (errors) and cases that no
 /// split takes (a warning). Returns which splits can be chosen.
-fn splits(
-    g: &Grouper,
-    ai: usize,
-    adrg_ok: bool,
-    adrg_lines: &[usize],
-    drg_lines: &[usize],
-    out: &mut Out,
-) -> Vec<bool> {
+fn splits(g: &Grouper, ai: usize, adrg_ok: bool, out: &mut Out) -> Vec<bool> {
     let a = &g.adrgs[ai];
     let drgs = &g.drgs[a.drgs.clone()];
     let n = drgs.len();
@@ -623,8 +589,7 @@ fn splits(
         .iter()
         .map(|d| d.when.as_ref().unwrap_or(&Expr::True))
         .collect();
-    let dline = |k: usize| drg_lines.get(a.drgs.start + k).copied().unwrap_or(0);
-    let aline = adrg_lines.get(ai).copied().unwrap_or(0);
+    let dline = |k: usize| drgs[k].line;
     let mut reached = vec![false; n];
     let mut holds_somewhere = vec![false; n];
     let mut takers: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
@@ -749,7 +714,7 @@ fn splits(
                     a.code
                 )
             };
-            out.add(Severity::Warning, "adrg.toml", aline, msg);
+            out.add(Severity::Warning, "adrg.toml", a.line, msg);
         }
     }
     reached

@@ -254,49 +254,49 @@ impl Default for GroupingToml {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct MdcFile {
+struct MdcFile {
     #[serde(default)]
-    pub(crate) mdc: Vec<Spanned<MdcToml>>,
+    mdc: Vec<Spanned<MdcToml>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct MdcToml {
-    pub(crate) code: String,
+struct MdcToml {
+    code: String,
     #[serde(default)]
-    pub(crate) name: String,
+    name: String,
     #[serde(default)]
-    pub(crate) name_en: String,
-    pub(crate) when: Spanned<String>,
-    pub(crate) sex: Option<String>,
+    name_en: String,
+    when: Spanned<String>,
+    sex: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct AdrgFile {
+struct AdrgFile {
     #[serde(default)]
-    pub(crate) adrg: Vec<Spanned<AdrgToml>>,
+    adrg: Vec<Spanned<AdrgToml>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct AdrgToml {
-    pub(crate) code: String,
-    pub(crate) mdc: String,
+struct AdrgToml {
+    code: String,
+    mdc: String,
     #[serde(default)]
-    pub(crate) name: String,
-    pub(crate) when: Spanned<String>,
+    name: String,
+    when: Spanned<String>,
     #[serde(default)]
-    pub(crate) drg: Vec<Spanned<DrgToml>>,
+    drg: Vec<Spanned<DrgToml>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct DrgToml {
-    pub(crate) code: String,
+struct DrgToml {
+    code: String,
     #[serde(default)]
-    pub(crate) name: String,
-    pub(crate) when: Option<Spanned<String>>,
+    name: String,
+    when: Option<Spanned<String>>,
 }
 
 /// Collects problems; every check adds to it instead of stopping.
@@ -406,7 +406,7 @@ impl Checker<'_> {
     }
 }
 
-pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]
         .iter()
         .filter(|&&b| b == b'\n')
@@ -916,6 +916,7 @@ pub(crate) fn build(files: &TableFiles) -> Result<Grouper, TableError> {
                         .map(|w| w.get_ref().clone())
                         .unwrap_or_default(),
                     when,
+                    line: dline,
                 });
             }
             let surgical = a
@@ -932,6 +933,7 @@ pub(crate) fn build(files: &TableFiles) -> Result<Grouper, TableError> {
                 when_text: a.when.get_ref().clone(),
                 drgs: first..drg_list.len(),
                 surgical,
+                line,
             });
         }
     }
