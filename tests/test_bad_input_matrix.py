@@ -416,6 +416,16 @@ def test_gbk_file_with_one_bad_byte_keeps_its_chinese_headers(yancheng, tmp_path
     assert out["reason"][1] == "bad_value" and "sex:" in out["message"][1]
 
 
+def test_a_damaged_tab_separated_txt_file_keeps_its_columns(tmp_path):
+    """The lossy fall-back sniffs the separator as the other readers do: a ``.txt`` export
+    with tabs is split on them."""
+    p = tmp_path / "gbk.txt"
+    p.write_bytes(
+        "性别\t年龄\t诊断编码\n男\t60\tI63.900\n".encode("gbk") + b"\x80\xff\t60\tI63.900\n"
+    )
+    assert read_cases(p).columns == ["性别", "年龄", "诊断编码"]
+
+
 def test_a_gbk_line_in_a_utf8_file(yancheng, tmp_path):
     """One GBK line in a UTF-8 file: every row is kept; the damaged text is flagged."""
     p = tmp_path / "mixed.csv"

@@ -12,7 +12,6 @@ looks complete.
 
 from __future__ import annotations
 
-import codecs
 import os
 import secrets
 import tempfile
@@ -124,7 +123,7 @@ def read_cases(path: str | Path) -> pl.DataFrame:
         try:
             encoding = detect_encoding(p)
         except InputError:
-            return _read_lossy(p, "\t" if suffix == ".tsv" else ",")
+            return _read_lossy(p)
         return read_table(p, encoding=encoding)[0]
     if suffix in (".xlsx", ".xls"):
         return read_table(p)[0]
@@ -141,22 +140,22 @@ def _lossy_encoding(p: Path, sample: int = 1 << 22) -> str:
     return "gb18030" if bad["gb18030"] < bad["utf-8"] else "utf-8"
 
 
-def _read_lossy(p: Path, sep: str) -> pl.DataFrame:
+def _read_lossy(p: Path) -> pl.DataFrame:
     """Read a CSV that is neither valid UTF-8 nor GB18030, replacing the undecodable bytes.
 
     The encoding that damages fewer bytes wins, so a GBK export with one bad byte keeps its
     Chinese headers and values.
     """
+    from drgsim.readers import separator, transcode
+
     try:
-        if _lossy_encoding(p) == "utf-8":
+        enc = _lossy_encoding(p)
+        sep = separator(p, enc)
+        if enc == "utf-8":
             return pl.read_csv(p, infer_schema=False, separator=sep, encoding="utf8-lossy")
         with tempfile.TemporaryDirectory(prefix="drgsim-") as d:
             tmp = Path(d) / "utf8.csv"
-            dec = codecs.getincrementaldecoder("gb18030")(errors="replace")
-            with p.open("rb") as src, tmp.open("w", encoding="utf-8", newline="") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(dec.decode(chunk))
-                dst.write(dec.decode(b"", final=True))
+            transcode(p, tmp, enc, lossy=True)
             return pl.read_csv(tmp, infer_schema=False, separator=sep)
     except (pl.exceptions.PolarsError, OSError) as e:
         raise InputError(f"cannot read {p}: {e}") from e

@@ -175,9 +175,13 @@ def detect_encoding(path: str | Path) -> str:
     )
 
 
-def _decode_all(p: Path, enc: str, out: Path | None) -> tuple[int, int] | None:
-    """Decode ``p`` in chunks (writing UTF-8 to ``out`` if given); (offset, line) of an error."""
-    dec = codecs.getincrementaldecoder(enc)(errors="strict")
+def _decode_all(
+    p: Path, enc: str, out: Path | None, errors: str = "strict"
+) -> tuple[int, int] | None:
+    """Decode ``p`` in chunks (writing UTF-8 to ``out`` if given); (offset, line) of an error.
+
+    With ``errors="replace"`` undecodable bytes become U+FFFD and there is no error."""
+    dec = codecs.getincrementaldecoder(enc)(errors=errors)
     done = lines = 0
     sink = out.open("w", encoding="utf-8", newline="") if out is not None else None
     try:
@@ -222,9 +226,7 @@ def _csv(p: Path, encoding: str | None) -> tuple[pl.DataFrame, str]:
     fd, tmp = tempfile.mkstemp(suffix=".csv", prefix="drgsim-")
     os.close(fd)
     try:
-        err = _decode_all(p, enc, Path(tmp))
-        if err is not None:
-            raise InputError(f"cannot read {p}: line {err[1]}: bytes are not valid {enc}")
+        transcode(p, tmp, enc)
         return pl.read_csv(tmp, infer_schema=False, separator=sep), enc
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -787,15 +789,18 @@ def read_any(
     return _lists(df, src, enc)
 
 
-def transcode(src: str | Path, dst: str | Path, encoding: str) -> None:
+def transcode(src: str | Path, dst: str | Path, encoding: str, *, lossy: bool = False) -> None:
     """Write ``src``, a text file in ``encoding``, to ``dst`` as UTF-8, in a stream.
+
+    With ``lossy``, bytes that are not valid ``encoding`` are replaced (U+FFFD) instead.
 
     Raises
     ------
     InputError
-        ``src`` is not valid ``encoding``; the message names the line and byte offset.
+        ``src`` is not valid ``encoding`` (and not ``lossy``); the message names the line and
+        byte offset.
     """
-    err = _decode_all(Path(src), encoding, Path(dst))
+    err = _decode_all(Path(src), encoding, Path(dst), "replace" if lossy else "strict")
     if err is not None:
         offset, line = err
         raise InputError(
