@@ -42,6 +42,16 @@ map_option = click.option(
 )
 
 
+unpaid_policy_option = click.option(
+    "-p",
+    "--policy",
+    "policy_path",
+    default="rate",
+    show_default=True,
+    help="Payment policy used when INPUT is not paid yet ('rate', 'points' or TOML).",
+)
+
+
 catalogue_option = click.option(
     "-c",
     "--catalogue",
@@ -705,14 +715,7 @@ def dip_pay(
     show_default=True,
     help="Settlement policy TOML, or 'example' for the shipped one.",
 )
-@click.option(
-    "-p",
-    "--policy",
-    "policy_path",
-    default="rate",
-    show_default=True,
-    help="Payment policy used when INPUT is not paid yet ('rate', 'points' or TOML).",
-)
+@unpaid_policy_option
 @tables_option
 @click.option("--by", default="hospital_id", show_default=True)
 @click.option("--budget", type=float, default=None, help="Region total budget (总额预算).")
@@ -914,14 +917,7 @@ def explain_cmd(
     required=True,
     help="Folder for report.xlsx and report.html.",
 )
-@click.option(
-    "-p",
-    "--policy",
-    "policy_path",
-    default="rate",
-    show_default=True,
-    help="Payment policy used when INPUT is not paid yet ('rate', 'points' or TOML).",
-)
+@unpaid_policy_option
 @tables_option
 @click.option("--title", default="DRG 付费分析报告", show_default=True)
 def report_cmd(input: Path, out_dir: Path, policy_path: str, tables: str, title: str) -> None:
