@@ -277,10 +277,6 @@ def canonical_frame(df: pl.DataFrame, mapping: Mapping[str, str]) -> pl.DataFram
         dtype = df.schema[actual]
         if isinstance(dtype, (pl.Categorical, pl.Enum)):
             col, dtype = col.cast(pl.String), pl.String()
-        elif isinstance(dtype, pl.List) and isinstance(dtype.inner, (pl.Categorical, pl.Enum)):
-            col, dtype = col.cast(pl.List(pl.String)), pl.List(pl.String)
-        elif isinstance(dtype, pl.Array) and isinstance(dtype.inner, (pl.Categorical, pl.Enum)):
-            col, dtype = col.arr.to_list().cast(pl.List(pl.String)), pl.List(pl.String)
         if canon not in CODES and dtype == pl.String:
             col = _ascii_forms(col)
         if canon == "sex" and dtype == pl.String:
@@ -303,7 +299,7 @@ def canonical_frame(df: pl.DataFrame, mapping: Mapping[str, str]) -> pl.DataFram
         elif dtype == pl.Null:  # all-null columns travel as typed nulls
             target = pl.String if canon in CODES or canon == "sex" else pl.Float64
             exprs.append(col.cast(target).alias(canon))
-        elif isinstance(dtype, pl.List) and dtype.inner == pl.Null:
+        elif isinstance(dtype, pl.List) and dtype.inner != pl.String:  # null or categorical
             exprs.append(col.cast(pl.List(pl.String)).alias(canon))
         elif isinstance(dtype, pl.Array):
             exprs.append(col.arr.to_list().cast(pl.List(pl.String)).alias(canon))
