@@ -126,11 +126,6 @@ impl Out {
     }
 }
 
-fn text(files: &TableFiles, name: &str) -> Option<String> {
-    let s = std::str::from_utf8(files.files.get(name)?).ok()?;
-    Some(s.strip_prefix('\u{feff}').unwrap_or(s).to_string())
-}
-
 fn run(files: &TableFiles, g: &Grouper) -> (Vec<Finding>, Vec<DrgInfo>) {
     let mut out = Out {
         findings: Vec::new(),
@@ -162,32 +157,6 @@ fn run(files: &TableFiles, g: &Grouper) -> (Vec<Finding>, Vec<DrgInfo>) {
     (out.findings, drgs)
 }
 
-/// Rows of a CSV file (already checked by loading) with the named columns, with their lines.
-fn csv_rows(files: &TableFiles, name: &str, columns: &[&str]) -> Vec<(usize, Vec<String>)> {
-    let Some(t) = text(files, name) else {
-        return Vec::new();
-    };
-    let mut rdr = csv::ReaderBuilder::new().from_reader(t.as_bytes());
-    let Ok(h) = rdr.headers().cloned() else {
-        return Vec::new();
-    };
-    let idx: Vec<Option<usize>> = columns
-        .iter()
-        .map(|c| h.iter().position(|x| x.trim() == *c))
-        .collect();
-    rdr.records()
-        .flatten()
-        .map(|r| {
-            let line = r.position().map(|p| p.line() as usize).unwrap_or(0);
-            let v = idx
-                .iter()
-                .map(|i| i.and_then(|i| r.get(i)).unwrap_or("").trim().to_string())
-                .collect();
-            (line, v)
-        })
-        .collect()
-}
-
 /// The same CC/MCC code (or principal diagnosis of `cc_exclusions.csv`) listed twice: an error
 /// when the rows disagree (the engine would silently keep one), a warning when they repeat.
 fn duplicate_codes(files: &TableFiles, out: &mut Out) {
@@ -205,7 +174,7 @@ fn duplicate_codes(files: &TableFiles, out: &mut Out) {
     ];
     for (file, cols, what) in specs {
         let mut first: BTreeMap<String, (usize, Vec<String>)> = BTreeMap::new();
-        for (line, mut v) in csv_rows(files, file, cols) {
+        for (line, mut v) in tables::csv_rows(files, file, cols) {
             let key = normalise(&v[0]).into_owned();
             if key.is_empty() {
                 continue;

@@ -406,6 +406,19 @@ impl Checker<'_> {
     }
 }
 
+/// Rows of a CSV file of a set that loaded, read as loading reads them ([`Checker::csv`]).
+pub(crate) fn csv_rows(
+    files: &TableFiles,
+    file: &str,
+    columns: &[&str],
+) -> Vec<(usize, Vec<String>)> {
+    Checker {
+        files,
+        problems: Vec::new(),
+    }
+    .csv(file, columns, &[])
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]
         .iter()
