@@ -237,14 +237,9 @@ def check(
     []
     """
     s, path = _resolve(name)
-    found, drgs = _core.lint_builtin(s) if path is None else _core.lint_dir(str(path))
+    found, drgs, qy = _core.lint_builtin(s) if path is None else _core.lint_dir(str(path))
     out = [Finding(*f) for f in found]
     if drgs:
-        ambiguous = set()
-        if not any(f.severity == "error" for f in out):
-            ts = load(name)
-            if ts.info.get("ambiguous_group"):
-                ambiguous = {f"{m[0]}QY" for m in ts.mdcs()}
         if weights is None:
             raw = _set_file(s, path, "weights.csv")
             label = "weights.csv"
@@ -255,7 +250,7 @@ def check(
                 raise TableError(f"cannot read weights {weights}: {e}") from e
             label = os.fspath(weights)
         if raw is not None:
-            out += _weight_findings(raw, label, drgs, ambiguous)
+            out += _weight_findings(raw, label, drgs, set(qy))
     if policy is not None:
         from drgsim.policy import file_problems
 

@@ -720,7 +720,7 @@ impl Grouper {
         if let Some(t) = trace.as_deref_mut() {
             t.push(TraceStep {
                 step: "qy",
-                rule: format!("{}QY", self.mdcs[m].code),
+                rule: self.qy_code(m),
                 outcome: if hit { "pass" } else { "fail" },
                 code: Some(self.px.name(p).to_string()),
                 detail: "surgical ADRGs failed; principal procedure is an OR procedure".into(),
@@ -774,10 +774,15 @@ impl Grouper {
         self.px.resolve(code)
     }
 
+    /// Code of the 歧义组 of an MDC (by index): `<MDC>QY`.
+    pub fn qy_code(&self, mdc: usize) -> String {
+        format!("{}QY", self.mdcs[mdc].code)
+    }
+
     /// Name of the DRG of an outcome ("0000" when none; `<MDC>QY` for 歧义组).
     pub fn drg_code(&self, o: &Outcome) -> String {
         if o.qy {
-            format!("{}QY", self.mdcs[o.mdc as usize].code)
+            self.qy_code(o.mdc as usize)
         } else if o.drg != NONE {
             self.drgs[o.drg as usize].code.clone()
         } else {

@@ -67,6 +67,9 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Every DRG of the set (empty when the set does not load).
     pub drgs: Vec<DrgInfo>,
+    /// The 歧义组 `<MDC>QY` the set forms (empty when it forms none or does not load): not
+    /// DRGs of the set, but they may be weighted.
+    pub qy: Vec<String>,
 }
 
 /// Check a set: the problems of loading (all errors) or, when it loads, the analyses.
@@ -76,7 +79,12 @@ pub fn check(files: &TableFiles) -> Result<Report, TableError> {
         Ok(g) => {
             let (mut findings, drgs) = run(files, &g);
             sort(&mut findings);
-            Ok(Report { findings, drgs })
+            let qy = if g.options.ambiguous_group {
+                (0..g.mdcs.len()).map(|m| g.qy_code(m)).collect()
+            } else {
+                Vec::new()
+            };
+            Ok(Report { findings, drgs, qy })
         }
         Err(TableError::Invalid { problems, .. }) => Ok(Report {
             findings: problems
@@ -87,6 +95,7 @@ pub fn check(files: &TableFiles) -> Result<Report, TableError> {
                 })
                 .collect(),
             drgs: Vec::new(),
+            qy: Vec::new(),
         }),
         Err(e) => Err(e),
     }

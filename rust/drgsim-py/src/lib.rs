@@ -414,8 +414,9 @@ fn check_dir(py: Python<'_>, path: PathBuf) -> PyResult<Vec<(String, usize, Stri
 
 type Findings = Vec<(String, usize, &'static str, String)>;
 type DrgRows = Vec<(String, String, usize, bool)>;
+type Lint = (Findings, DrgRows, Vec<String>);
 
-fn lint_report(py: Python<'_>, files: TableFiles) -> PyResult<(Findings, DrgRows)> {
+fn lint_report(py: Python<'_>, files: TableFiles) -> PyResult<Lint> {
     let r = py
         .detach(|| lint::check(&files))
         .map_err(|e| table_err(py, e))?;
@@ -435,20 +436,21 @@ fn lint_report(py: Python<'_>, files: TableFiles) -> PyResult<(Findings, DrgRows
             .into_iter()
             .map(|d| (d.code, d.adrg, d.line, d.reachable))
             .collect(),
+        r.qy,
     ))
 }
 
 /// Analyse a table-set folder: (findings as (file, line, severity, message), DRGs as
-/// (code, adrg, line, reachable)).
+/// (code, adrg, line, reachable), the 歧义组 codes the set forms).
 #[pyfunction]
-fn lint_dir(py: Python<'_>, path: PathBuf) -> PyResult<(Findings, DrgRows)> {
+fn lint_dir(py: Python<'_>, path: PathBuf) -> PyResult<Lint> {
     let files = TableFiles::from_dir(&path).map_err(|e| table_err(py, e))?;
     lint_report(py, files)
 }
 
 /// Analyse a built-in table set, as `lint_dir`.
 #[pyfunction]
-fn lint_builtin(py: Python<'_>, name: &str) -> PyResult<(Findings, DrgRows)> {
+fn lint_builtin(py: Python<'_>, name: &str) -> PyResult<Lint> {
     let files = builtin::files(name).ok_or_else(|| {
         exception(
             py,
