@@ -18,7 +18,6 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from dataclasses import dataclass, field
@@ -127,7 +126,7 @@ class TableSet:
         return bytes(data) if data is not None else None
 
 
-_cache: dict[tuple[str, ...], TableSet] = {}
+_cache: dict[tuple[str, str], TableSet] = {}
 
 
 def _resolve(name: str | os.PathLike[str]) -> tuple[str, Path | None]:
@@ -147,10 +146,6 @@ def _resolve(name: str | os.PathLike[str]) -> tuple[str, Path | None]:
         f"no table set named {s!r} (known: {', '.join(known) or 'none'}); import one with "
         f"'drgsim tables import opendrg DIR --name {s}' or pass a folder path"
     )
-
-
-def _digest(p: Path) -> str:
-    return hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
 
 
 def load(name: str | os.PathLike[str] | TableSet = DEFAULT) -> TableSet:
@@ -177,10 +172,9 @@ def load(name: str | os.PathLike[str] | TableSet = DEFAULT) -> TableSet:
             g = _core.Grouper.builtin(s)
             _cache[key] = TableSet(name=str(g.info()["name"]), origin=f"builtin:{s}", grouper=g)
         return _cache[key]
-    # The files the manifest also covers are part of the key, so a changed weights.csv is
-    # checked against the manifest again.
-    extra = [_digest(path / f) for f in ("weights.csv", "MANIFEST.sha256")]
-    key = (str(path.resolve()), _core.content_hash(str(path)), *extra)
+    # Keyed by every file loading reads (the manifest and weights.csv too), so a changed
+    # weights.csv is checked against the manifest again.
+    key = (str(path.resolve()), _core.files_hash(str(path)))
     if key not in _cache:
         g = _core.Grouper.load_dir(str(path))
         _cache[key] = TableSet(name=str(g.info()["name"]), origin=str(path), grouper=g)

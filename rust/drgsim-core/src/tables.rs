@@ -75,12 +75,18 @@ impl TableFiles {
 
     /// SHA-256 over the files of the format ([`FILES`]), name and content, in name order.
     pub fn content_hash(&self) -> String {
+        self.hash_of(|n| FILES.contains(&n))
+    }
+
+    /// SHA-256 over every file read with the set (also [`SEALED_EXTRA`] and the manifest), as
+    /// [`Self::content_hash`]: it changes whenever a file that loading checks changes.
+    pub fn files_hash(&self) -> String {
+        self.hash_of(|_| true)
+    }
+
+    fn hash_of(&self, keep: impl Fn(&str) -> bool) -> String {
         let mut h = Sha256::new();
-        for (name, bytes) in self
-            .files
-            .iter()
-            .filter(|(n, _)| FILES.contains(&n.as_str()))
-        {
+        for (name, bytes) in self.files.iter().filter(|(n, _)| keep(n)) {
             h.update(name.as_bytes());
             h.update([0]);
             h.update((bytes.len() as u64).to_le_bytes());

@@ -480,11 +480,12 @@ fn builtin_file(name: &str, file: &str) -> Option<Vec<u8>> {
     builtin::file(name, file).map(<[u8]>::to_vec)
 }
 
-/// Content hash of a table-set folder.
+/// Hash of every file read with a table-set folder (a cache key for it; see
+/// `TableFiles::files_hash`).
 #[pyfunction]
-fn content_hash(py: Python<'_>, path: PathBuf) -> PyResult<String> {
+fn files_hash(py: Python<'_>, path: PathBuf) -> PyResult<String> {
     TableFiles::from_dir(&path)
-        .map(|f| f.content_hash())
+        .map(|f| f.files_hash())
         .map_err(|e| table_err(py, e))
 }
 
@@ -499,7 +500,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(seal_dir, m)?)?;
     m.add_function(wrap_pyfunction!(builtin_names, m)?)?;
     m.add_function(wrap_pyfunction!(builtin_file, m)?)?;
-    m.add_function(wrap_pyfunction!(content_hash, m)?)?;
+    m.add_function(wrap_pyfunction!(files_hash, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
