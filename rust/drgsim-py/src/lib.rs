@@ -398,20 +398,6 @@ impl ArrowStream {
     }
 }
 
-/// Check a table-set folder; returns every problem as (file, line, message).
-#[pyfunction]
-fn check_dir(py: Python<'_>, path: PathBuf) -> PyResult<Vec<(String, usize, String)>> {
-    let files = TableFiles::from_dir(&path).map_err(|e| table_err(py, e))?;
-    match py.detach(|| tables::compile(&files)) {
-        Ok(_) => Ok(Vec::new()),
-        Err(TableError::Invalid { problems, .. }) => Ok(problems
-            .into_iter()
-            .map(|p| (p.file, p.line, p.message))
-            .collect()),
-        Err(e) => Err(table_err(py, e)),
-    }
-}
-
 type Findings = Vec<(String, usize, &'static str, String)>;
 type DrgRows = Vec<(String, String, usize, bool)>;
 type Lint = (Findings, DrgRows, Vec<String>);
@@ -494,7 +480,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Grouper>()?;
     m.add_class::<ArrowStream>()?;
     m.add_class::<DipCatalogue>()?;
-    m.add_function(wrap_pyfunction!(check_dir, m)?)?;
     m.add_function(wrap_pyfunction!(lint_dir, m)?)?;
     m.add_function(wrap_pyfunction!(lint_builtin, m)?)?;
     m.add_function(wrap_pyfunction!(seal_dir, m)?)?;
