@@ -131,6 +131,19 @@ pub enum CcTest {
     NoCc,
 }
 
+impl CcTest {
+    /// Whether the test holds at a CC level (0 none, 1 CC, 2 MCC).
+    #[inline]
+    pub fn holds(self, level: u8) -> bool {
+        match self {
+            CcTest::Mcc => level == 2,
+            CcTest::Cc => level == 1,
+            CcTest::CcOrMcc => level >= 1,
+            CcTest::NoCc => level == 0,
+        }
+    }
+}
+
 /// A parsed rule, generic over how lists are referenced (names, then ids).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr<L> {

@@ -1,7 +1,7 @@
 //! The compiled grouper and the grouping of one case.
 
 use crate::codes::{Bits, CodeTable, Resolved, NONE};
-use crate::expr::{Attr, CcTest, Expr, Subject};
+use crate::expr::{Attr, Expr, Subject};
 use std::ops::Range;
 
 /// Metadata of a table set.
@@ -353,12 +353,7 @@ impl Grouper {
                 };
                 v.is_some_and(|v| op.eval(v, *x))
             }
-            Expr::Cc(t) => match t {
-                CcTest::Mcc => cx.cc_level == 2,
-                CcTest::Cc => cx.cc_level == 1,
-                CcTest::CcOrMcc => cx.cc_level >= 1,
-                CcTest::NoCc => cx.cc_level == 0,
-            },
+            Expr::Cc(t) => t.holds(cx.cc_level),
         }
     }
 

@@ -19,7 +19,7 @@
 
 use crate::codes::normalise;
 use crate::error::{Problem, TableError};
-use crate::expr::{Attr, CcTest, Expr, Subject};
+use crate::expr::{Attr, Expr, Subject};
 use crate::grouper::Grouper;
 use crate::tables::{self, TableFiles, MANIFEST};
 use std::collections::{BTreeMap, BTreeSet};
@@ -419,12 +419,7 @@ impl<'g> Space<'g> {
                 .position(|(b, _)| b == a)
                 .and_then(|i| p.vals[i])
                 .is_some_and(|v| op.eval(v, *x)),
-            Expr::Cc(t) => match t {
-                CcTest::Mcc => p.cc == 2,
-                CcTest::Cc => p.cc == 1,
-                CcTest::CcOrMcc => p.cc >= 1,
-                CcTest::NoCc => p.cc == 0,
-            },
+            Expr::Cc(t) => t.holds(p.cc),
         }
     }
 
